@@ -1,0 +1,138 @@
+//! Problems found while loading a workflow: one `Diagnostic` per problem, with enough context
+//! (file, position, task, field) for a person or a CI annotation to find it.
+//!
+//! Loading never stops at the first problem; it collects `Diagnostic`s and the command layer
+//! prints them all. Nothing here knows about exit codes or terminals.
+
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn new(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.into(),
+            line: None,
+            column: None,
+            task: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn task(mut self, task: impl Into<String>) -> Self {
+        self.task = Some(task.into());
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn at(mut self, pos: Option<(usize, usize)>) -> Self {
+        if let Some((line, col)) = pos {
+            self.line = Some(line);
+            self.column = Some(col);
+        }
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": ")?;
+        match (&self.task, &self.field) {
+            (Some(t), Some(fl)) => write!(f, "task `{t}`, field `{fl}`: ")?,
+            (Some(t), None) => write!(f, "task `{t}`: ")?,
+            (None, Some(fl)) => write!(f, "field `{fl}`: ")?,
+            (None, None) => {}
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// The diagnostics of one failed load, printable as a list.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Converts a byte offset into a 1-based (line, column), counting columns in characters.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// "did you mean" for a misspelt name: the closest candidate, if it is close enough.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(name, c);
+        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let t = "ab\ncdé\nf";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 3), (2, 1));
+        assert_eq!(line_col(t, t.len()), (3, 2));
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(suggest("trasform", ["transform", "pull"]), Some("transform"));
+        assert_eq!(suggest("zzz", ["transform", "pull"]), None);
+    }
+
+    #[test]
+    fn display_names_file_task_and_field() {
+        let d = Diagnostic::new("f.yaml", "boom").task("a").field("cmd").at(Some((3, 4)));
+        assert_eq!(d.to_string(), "f.yaml:3:4: task `a`, field `cmd`: boom");
+    }
+}

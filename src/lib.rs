@@ -1,0 +1,11 @@
+//! dagrun: run DAG workflows of shell tasks described in YAML or TOML files.
+//!
+//! The library holds everything; `main.rs` only calls `cli::main` and exits with its code.
+
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod error;
+pub mod plan;
+pub mod task;
+pub mod workflow;

@@ -1,0 +1,246 @@
+//! Resolving `after` entries into edges and checking the graph: unknown and self dependencies,
+//! duplicate ids, cycles (reported as full paths). Nothing here recurses on graph depth, so a
+//! million-task chain is as safe as a wide graph.
+
+use super::{Plan, Source};
+use crate::diag::{Diagnostic, suggest};
+use crate::workflow::expand::Expanded;
+use crate::workflow::load::{Format, locate_task};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+/// How many "did you mean" searches one load may do (each scans every name).
+const SUGGESTIONS: usize = 50;
+
+pub fn build(
+    file: &str,
+    format: Format,
+    source: Source,
+    ex: Expanded,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Plan> {
+    let Expanded { name, params, env, executors, tasks, after, bases } = ex;
+    let n = tasks.len();
+    let locate =
+        |task: &str, count: usize| if count < 200 { locate_task(&source.text, format, task) } else { None };
+
+    let mut index: HashMap<String, u32> = HashMap::with_capacity(n);
+    for (i, t) in tasks.iter().enumerate() {
+        match index.entry(t.id.clone()) {
+            Entry::Occupied(_) => {
+                let pos = locate(&t.base, diags.len());
+                diags.push(
+                    Diagnostic::new(file, format!("duplicate task id `{}`", t.id)).task(&*t.base).at(pos),
+                );
+            }
+            Entry::Vacant(v) => {
+                v.insert(i as u32);
+            }
+        }
+    }
+    let by_base: HashMap<&str, std::ops::Range<usize>> =
+        bases.iter().map(|(b, r)| (&**b, r.clone())).collect();
+    for (b, _) in &bases {
+        // A base name equal to another task's instance id would make `after` ambiguous.
+        if let Some(&i) = index.get(&**b) {
+            if *tasks[i as usize].base != **b {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        format!(
+                            "task name `{b}` is also the id of an instance of `{}`",
+                            tasks[i as usize].base
+                        ),
+                    )
+                    .task(&**b),
+                );
+            }
+        }
+    }
+
+    let mut deps: Vec<Vec<u32>> = Vec::with_capacity(n);
+    let mut suggestions = 0;
+    for (i, entries) in after.into_iter().enumerate() {
+        let t = &tasks[i];
+        let mut d: Vec<u32> = Vec::with_capacity(entries.len());
+        for a in &entries {
+            if let Some(&j) = index.get(a.as_str()) {
+                d.push(j);
+            } else if let Some(r) = by_base.get(a.as_str()) {
+                d.extend(r.start as u32..r.end as u32);
+            } else {
+                let hint = if suggestions < SUGGESTIONS {
+                    suggestions += 1;
+                    suggest(
+                        a,
+                        bases.iter().map(|(b, _)| &**b).chain(
+                            if n <= 100_000 { Some(index.keys().map(String::as_str)) } else { None }
+                                .into_iter()
+                                .flatten(),
+                        ),
+                    )
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                let pos = locate(&t.base, diags.len());
+                diags.push(
+                    Diagnostic::new(file, format!("`{}` depends on unknown task `{a}`{hint}", t.id))
+                        .task(&*t.base)
+                        .field("after")
+                        .at(pos),
+                );
+            }
+        }
+        d.sort_unstable();
+        d.dedup();
+        if let Ok(k) = d.binary_search(&(i as u32)) {
+            let pos = locate(&t.base, diags.len());
+            diags.push(
+                Diagnostic::new(file, format!("`{}` depends on itself", t.id))
+                    .task(&*t.base)
+                    .field("after")
+                    .at(pos),
+            );
+            d.remove(k);
+        }
+        deps.push(d);
+    }
+
+    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            dependents[j as usize].push(i as u32);
+        }
+    }
+
+    let order = match topo_order(&deps, &dependents) {
+        Ok(order) => order,
+        Err(remaining) => {
+            for cycle in cycles(&deps, &remaining) {
+                let path: Vec<&str> = cycle.iter().map(|&i| tasks[i as usize].id.as_str()).collect();
+                let first = &tasks[cycle[0] as usize];
+                let pos = locate(&first.base, diags.len());
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        format!("dependency cycle: {} (each task waits for the next)", path.join(" -> ")),
+                    )
+                    .task(&*first.base)
+                    .field("after")
+                    .at(pos),
+                );
+            }
+            Vec::new()
+        }
+    };
+    if !diags.is_empty() {
+        return None;
+    }
+    Some(Plan { name, source, params, env, executors, tasks, index, deps, dependents, order })
+}
+
+/// Kahn's algorithm, taking ready tasks in index order so the order follows the file.
+/// On a cycle, returns which tasks could not be ordered.
+fn topo_order(deps: &[Vec<u32>], dependents: &[Vec<u32>]) -> Result<Vec<u32>, Vec<bool>> {
+    let n = deps.len();
+    let mut missing: Vec<u32> = deps.iter().map(|d| d.len() as u32).collect();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> =
+        (0..n as u32).filter(|&i| missing[i as usize] == 0).map(std::cmp::Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &j in &dependents[i as usize] {
+            missing[j as usize] -= 1;
+            if missing[j as usize] == 0 {
+                ready.push(std::cmp::Reverse(j));
+            }
+        }
+    }
+    if order.len() == n { Ok(order) } else { Err(missing.iter().map(|&m| m > 0).collect()) }
+}
+
+/// One cycle per strongly connected component among the unordered tasks, each as a path
+/// `a, b, ..., a` where every task depends on the next.
+fn cycles(deps: &[Vec<u32>], remaining: &[bool]) -> Vec<Vec<u32>> {
+    use petgraph::graphmap::DiGraphMap;
+    let mut g: DiGraphMap<u32, ()> = DiGraphMap::new();
+    for (i, d) in deps.iter().enumerate() {
+        if !remaining[i] {
+            continue;
+        }
+        g.add_node(i as u32);
+        for &j in d {
+            if remaining[j as usize] {
+                g.add_edge(i as u32, j, ());
+            }
+        }
+    }
+    let mut sccs = petgraph::algo::kosaraju_scc(&g);
+    sccs.retain(|c| c.len() > 1);
+    for c in &mut sccs {
+        c.sort_unstable();
+    }
+    sccs.sort_unstable_by_key(|c| c[0]);
+    sccs.into_iter()
+        .map(|scc| {
+            // Walk edges inside the component from its smallest task until a task repeats.
+            let inside: std::collections::HashSet<u32> = scc.iter().copied().collect();
+            let mut pos: HashMap<u32, usize> = HashMap::new();
+            let mut path = Vec::new();
+            let mut cur = scc[0];
+            loop {
+                if let Some(&p) = pos.get(&cur) {
+                    let mut cycle = path[p..].to_vec();
+                    cycle.push(cur);
+                    return cycle;
+                }
+                pos.insert(cur, path.len());
+                path.push(cur);
+                cur = deps[cur as usize].iter().copied().filter(|j| inside.contains(j)).min().unwrap_or(cur);
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(edges: &[(u32, u32)], n: usize) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+        let mut deps = vec![Vec::new(); n];
+        let mut dependents = vec![Vec::new(); n];
+        for &(a, b) in edges {
+            deps[a as usize].push(b);
+            dependents[b as usize].push(a);
+        }
+        (deps, dependents)
+    }
+
+    #[test]
+    fn orders_dependencies_first() {
+        let (d, r) = graph(&[(0, 2), (1, 0)], 3);
+        assert_eq!(topo_order(&d, &r).unwrap(), vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn reports_a_cycle_as_a_closed_path() {
+        let (d, r) = graph(&[(0, 1), (1, 2), (2, 0), (3, 0)], 4);
+        let rem = topo_order(&d, &r).unwrap_err();
+        assert_eq!(cycles(&d, &rem), vec![vec![0, 1, 2, 0]]);
+    }
+
+    #[test]
+    fn a_million_task_chain_does_not_recurse() {
+        let n = 1_000_000u32;
+        let edges: Vec<(u32, u32)> = (1..n).map(|i| (i, i - 1)).collect();
+        let (d, r) = graph(&edges, n as usize);
+        assert_eq!(topo_order(&d, &r).unwrap().len(), n as usize);
+        let mut edges = edges;
+        edges.push((0, n - 1));
+        let (d, r) = graph(&edges, n as usize);
+        let rem = topo_order(&d, &r).unwrap_err();
+        assert_eq!(cycles(&d, &rem)[0].len(), n as usize + 1);
+    }
+}

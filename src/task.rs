@@ -1,0 +1,118 @@
+//! The expanded task: what every stage after loading sees. No serde file types, no templates.
+
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Command {
+    /// Run by `sh -c`.
+    Shell(String),
+    /// Run directly, without a shell.
+    Argv(Vec<String>),
+}
+
+impl Command {
+    /// A one-line rendering for displays (`--dry-run`, graph labels).
+    pub fn display(&self) -> String {
+        match self {
+            Command::Shell(s) => s.clone(),
+            Command::Argv(argv) => {
+                shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+            }
+        }
+    }
+}
+
+/// When a task runs, given how its dependencies ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    /// All dependencies succeeded.
+    #[default]
+    Success,
+    /// All dependencies finished and at least one failed.
+    Failure,
+    /// All dependencies finished, however they ended.
+    Always,
+}
+
+impl When {
+    pub fn parse(s: &str) -> Option<When> {
+        match s {
+            "success" => Some(When::Success),
+            "failure" => Some(When::Failure),
+            "always" => Some(When::Always),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::Success => "success",
+            When::Failure => "failure",
+            When::Always => "always",
+        }
+    }
+}
+
+/// One task instance, templates rendered and matrix expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// `base` or `base[k1=v1,k2=v2]`.
+    pub id: String,
+    /// The task's name in the file, shared by its instances.
+    pub base: Arc<str>,
+    pub cmd: Command,
+    /// The task's own environment (the workflow's `env` is applied beneath it).
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub executor: Arc<str>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub timeout: Option<Duration>,
+    pub when: When,
+    pub slots: u32,
+    pub generator: bool,
+    pub description: Option<String>,
+}
+
+/// Encodes a task id as one file name: never empty, never `.`/`..`, never containing `/`.
+///
+/// Bytes outside a conservative set are written `%XX`, so distinct ids give distinct names.
+pub fn file_name_for(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'_' | b'-' | b'[' | b']' | b'=' | b',' | b'+' | b'@')
+            || (b == b'.' && i > 0);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_never_escape_a_directory() {
+        for id in ["..", ".", "a/../../etc", "/etc/passwd", "x\ny", "a\0b", ""] {
+            let f = file_name_for(id);
+            assert!(!f.contains('/') && f != "." && f != ".." && !f.is_empty(), "{id:?} -> {f}");
+            assert!(!f.contains('\n') && !f.contains('\0'));
+        }
+        assert_eq!(file_name_for("pull[src=a]"), "pull[src=a]");
+        assert_eq!(file_name_for("gen/p1"), "gen%2Fp1");
+        assert_ne!(file_name_for("a/b"), file_name_for("a%2Fb"));
+    }
+}

@@ -1,0 +1,331 @@
+//! Reading a workflow file into a `WorkflowSpec`: size and encoding checks, YAML or TOML by
+//! extension, and every schema problem reported with its position.
+//!
+//! serde stops at the first error, so on failure the document is re-read as a generic value
+//! and each task is checked on its own; that lets one pass name every broken task.
+
+use super::spec::{TaskSpec, WorkflowSpec};
+use crate::diag::{Diagnostic, line_col};
+use std::path::Path;
+
+/// Files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Toml,
+}
+
+impl Format {
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "yaml" | "yml" | "json" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `path`, refusing what cannot be a workflow (too large, not UTF-8, unknown extension).
+pub fn read_source(path: &Path) -> Result<(Format, String), Diagnostic> {
+    let file = path.display().to_string();
+    let format = Format::from_path(path).ok_or_else(|| {
+        Diagnostic::new(&file, "unknown file extension: a workflow file ends in `.yaml`, `.yml` or `.toml`")
+    })?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Diagnostic::new(&file, format!("cannot read the file: {e}")))?;
+    if meta.is_dir() {
+        return Err(Diagnostic::new(&file, "is a directory, not a workflow file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::new(
+            &file,
+            format!(
+                "the file is {} bytes, more than the {} bytes a workflow may have",
+                meta.len(),
+                MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| Diagnostic::new(&file, format!("cannot read the file: {e}")))?;
+    let text = decode(&file, bytes)?;
+    Ok((format, text))
+}
+
+/// Checks that `bytes` are UTF-8, pointing at the first bad byte.
+pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..good]).into_owned();
+        Diagnostic::new(file, "the file is not valid UTF-8 text").at(Some(line_col(&text, good)))
+    })
+}
+
+/// Parses `text` as a workflow, reporting every schema problem it can find.
+pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
+    if text.trim().is_empty() {
+        return Err(vec![Diagnostic::new(
+            file,
+            "the file is empty; a workflow needs at least a `tasks` table",
+        )]);
+    }
+    if format == Format::Yaml {
+        if let Some(offset) = too_deep(text) {
+            return Err(vec![
+                Diagnostic::new(file, format!("the document is nested more than {MAX_DEPTH} levels deep"))
+                    .at(Some(line_col(text, offset))),
+            ]);
+        }
+    }
+    let first = match format {
+        Format::Yaml => serde_yaml::from_str::<WorkflowSpec>(text).map_err(|e| {
+            let pos = e.location().map(|l| (l.line(), l.column()));
+            (strip_yaml_position(&e.to_string()), pos)
+        }),
+        Format::Toml => toml::from_str::<WorkflowSpec>(text).map_err(|e| {
+            let pos = e.span().map(|s| line_col(text, s.start));
+            (e.message().to_owned(), pos)
+        }),
+    };
+    let (message, pos) = match first {
+        Ok(spec) => return Ok(spec),
+        Err(err) => err,
+    };
+    // Re-read generically to report the problems of every task, not only the first.
+    let generic: Option<serde_yaml::Value> = match format {
+        Format::Yaml => serde_yaml::from_str(text).ok(),
+        Format::Toml => toml::from_str(text).ok(),
+    };
+    let mut diags = generic.map(|v| schema_problems(file, format, text, v)).unwrap_or_default();
+    if diags.is_empty() {
+        let prefix = if pos.is_some() { "" } else { "invalid workflow: " };
+        return Err(vec![Diagnostic::new(file, format!("{prefix}{message}")).at(pos)]);
+    }
+    // The first problem serde found is the one we know the exact position of.
+    if let Some(d) = diags.iter_mut().find(|d| message.contains(&d.message)) {
+        if pos.is_some() {
+            d.line = pos.map(|p| p.0);
+            d.column = pos.map(|p| p.1);
+        }
+    }
+    Err(diags)
+}
+
+/// Deeper flow nesting than this is refused before parsing (the YAML parser would take time
+/// quadratic in the depth only to fail at its own recursion limit of 128).
+const MAX_DEPTH: usize = 128;
+
+/// Finds where flow brackets (`[`, `{`) nest deeper than `MAX_DEPTH`, skipping quoted text and
+/// comments. Linear in the text.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut comment = false;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if comment {
+            comment = b != b'\n';
+            continue;
+        }
+        match quote {
+            Some(q) => {
+                if b == q && !(q == b'"' && i > 0 && bytes[i - 1] == b'\\') {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => comment = true,
+                b'"' | b'\'' if depth > 0 => quote = Some(b),
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(i);
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
+fn strip_yaml_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Checks the top level and each task of a generically parsed document separately.
+fn schema_problems(file: &str, format: Format, text: &str, mut doc: serde_yaml::Value) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let Some(map) = doc.as_mapping_mut() else {
+        return vec![Diagnostic::new(file, "a workflow must be a mapping with a `tasks` table")];
+    };
+    let tasks = map.remove("tasks");
+    let top: Result<WorkflowSpec, _> =
+        serde_path_to_error::deserialize(serde_yaml::Value::Mapping(map.clone()));
+    if let Err(e) = top {
+        let path = e.path().to_string();
+        let field = (path != ".").then(|| path.clone());
+        let mut d = Diagnostic::new(file, e.inner().to_string());
+        d.field = field;
+        diags.push(d);
+    }
+    match tasks {
+        None | Some(serde_yaml::Value::Null) => {}
+        Some(serde_yaml::Value::Mapping(tasks)) => {
+            for (name, spec) in tasks {
+                let name = match name {
+                    serde_yaml::Value::String(s) => s,
+                    other => {
+                        diags.push(Diagnostic::new(
+                            file,
+                            format!("task names must be strings, found {}", describe(&other)),
+                        ));
+                        continue;
+                    }
+                };
+                if let Err(e) = serde_path_to_error::deserialize::<_, TaskSpec>(spec) {
+                    let path = e.path().to_string();
+                    let mut d = Diagnostic::new(file, e.inner().to_string()).task(&name);
+                    if path != "." {
+                        d.field = Some(path);
+                    }
+                    d = d.at(locate_task(text, format, &name));
+                    diags.push(d);
+                }
+            }
+        }
+        Some(other) => diags.push(
+            Diagnostic::new(file, format!("`tasks` must be a table of tasks, found {}", describe(&other)))
+                .field("tasks"),
+        ),
+    }
+    diags
+}
+
+fn describe(v: &serde_yaml::Value) -> &'static str {
+    match v {
+        serde_yaml::Value::Null => "nothing",
+        serde_yaml::Value::Bool(_) => "a boolean",
+        serde_yaml::Value::Number(_) => "a number",
+        serde_yaml::Value::String(_) => "a string",
+        serde_yaml::Value::Sequence(_) => "a list",
+        serde_yaml::Value::Mapping(_) => "a mapping",
+        serde_yaml::Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Best-effort position of a task's key in the source, for messages about that task.
+pub fn locate_task(text: &str, format: Format, name: &str) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let hit = match format {
+            Format::Yaml => {
+                trimmed.strip_prefix(name).is_some_and(|r| r.starts_with(':'))
+                    || trimmed
+                        .strip_prefix('"')
+                        .and_then(|r| r.strip_prefix(name))
+                        .is_some_and(|r| r.starts_with("\":"))
+            }
+            Format::Toml => {
+                trimmed.starts_with(&format!("[tasks.{name}]"))
+                    || trimmed.starts_with(&format!("[tasks.\"{name}\"]"))
+                    || trimmed.strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='))
+            }
+        };
+        if hit && (indent > 0 || format == Format::Toml) {
+            return Some(line_col(text, offset + indent));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
+        parse("f.yaml", Format::Yaml, text)
+    }
+
+    #[test]
+    fn reports_every_broken_task_with_positions() {
+        let err = yaml("tasks:\n  a:\n    cmd: x\n    cmmd: y\n  b:\n    retries: [1]\n").unwrap_err();
+        assert_eq!(err.len(), 2, "{err:?}");
+        assert!(err[0].message.contains("unknown field `cmmd`"), "{}", err[0]);
+        assert!(err[0].message.contains("expected one of"), "{}", err[0]);
+        assert_eq!(err[0].line, Some(4));
+        assert_eq!(err[1].task.as_deref(), Some("b"));
+        assert_eq!(err[1].field.as_deref(), Some("retries"));
+        assert_eq!(err[1].line, Some(5));
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let err = yaml("tasks:\n  a: [\n").unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].line.is_some(), "{}", err[0]);
+    }
+
+    #[test]
+    fn toml_and_yaml_share_the_schema() {
+        let t = parse(
+            "f.toml",
+            Format::Toml,
+            "[tasks.a]\ncmd = \"echo\"\nafter = \"b\"\n[tasks.b]\ncmd = [\"ls\", \"-l\"]\n",
+        )
+        .unwrap();
+        assert_eq!(t.tasks.len(), 2);
+        let err = parse("f.toml", Format::Toml, "[tasks.a]\ncmd = \"echo\"\nbogus = 1\n").unwrap_err();
+        assert!(err[0].message.contains("unknown field `bogus`"));
+        assert_eq!(err[0].line, Some(3));
+    }
+
+    #[test]
+    fn empty_and_non_mapping_documents_are_refused() {
+        assert!(yaml("").unwrap_err()[0].message.contains("empty"));
+        assert!(yaml("- 1\n- 2\n").is_err());
+        assert!(yaml("42").is_err());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut doc =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        for i in 1..9 {
+            let prev = (b'a' + i - 1) as char;
+            let cur = (b'a' + i) as char;
+            doc.push_str(&format!(
+                "{cur}: &{cur} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
+        }
+        doc.push_str("tasks: {x: {cmd: *i}}\n");
+        assert!(yaml(&doc).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("tasks: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(yaml(&deep).unwrap_err()[0].message.contains("nested more than"));
+        let deep = format!("tasks: \n  {}x\n", "- ".repeat(100_000));
+        assert!(yaml(&deep).is_err());
+        let fine = format!("tasks: {{a: {{cmd: \"{}\"}}}}", "[".repeat(1000));
+        assert!(yaml(&fine).is_ok());
+        let deep = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse("f.toml", Format::Toml, &deep).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let d = decode("f.yaml", b"tasks:\n  a\xff".to_vec()).unwrap_err();
+        assert_eq!(d.line, Some(2));
+    }
+}

@@ -1,0 +1,92 @@
+//! From a workflow file to a validated `Plan`: the one loading path shared by `run`, `resume`,
+//! `graph` and `validate`, so a file that validates is a file that runs.
+
+pub mod expand;
+pub mod load;
+pub mod spec;
+pub mod template;
+
+use crate::diag::Diagnostic;
+use crate::plan::{self, Plan, Source};
+use load::Format;
+use std::path::Path;
+
+/// Default ceiling on the number of tasks a workflow may expand to.
+pub const DEFAULT_MAX_TASKS: usize = 10_000_000;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// `-p key=value` overrides, values already parsed.
+    pub params: Vec<(String, serde_json::Value)>,
+    pub max_tasks: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { params: Vec::new(), max_tasks: DEFAULT_MAX_TASKS }
+    }
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    /// The command line is wrong for this file (an undeclared `-p` key).
+    Usage(String),
+    /// The workflow is invalid; every problem found.
+    Invalid(Vec<Diagnostic>),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Usage(m) => f.write_str(m),
+            LoadError::Invalid(d) => write!(f, "{}", crate::diag::Diagnostics(d.clone())),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Loads, renders, expands and validates the workflow at `path`.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
+    let (format, text) = load::read_source(path).map_err(|d| LoadError::Invalid(vec![d]))?;
+    load_text(path, format, text, opts)
+}
+
+/// Like `load_file`, for source text already in hand (a copy kept in a state file).
+pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) -> Result<Plan, LoadError> {
+    let file = path.display().to_string();
+    let spec = load::parse(&file, format, &text).map_err(LoadError::Invalid)?;
+    let mut diags = Vec::new();
+    let name = match &spec.name {
+        Some(n) => {
+            if let Err(m) = expand::check_task_name(n) {
+                diags.push(Diagnostic::new(&file, m.replace("task name", "workflow name")).field("name"));
+            }
+            n.clone()
+        }
+        None => path.file_stem().map_or_else(|| "workflow".to_owned(), |s| s.to_string_lossy().into_owned()),
+    };
+    if spec.tasks.is_empty() {
+        diags.push(Diagnostic::new(&file, "the workflow defines no tasks").field("tasks"));
+    }
+    let mut ex = expand::Expander {
+        file: &file,
+        text: &text,
+        format,
+        max_tasks: opts.max_tasks,
+        namespace: "",
+        diags,
+    };
+    let params = ex.params(&spec.params, &opts.params).map_err(LoadError::Usage)?;
+    let expanded = ex.expand(&spec, name, params);
+    let mut diags = ex.diags;
+    let source = Source { path: path.to_path_buf(), text: String::new() };
+    let mut plan = plan::build(&file, format, Source { text, ..source }, expanded, &mut diags);
+    if !diags.is_empty() {
+        return Err(LoadError::Invalid(diags));
+    }
+    match plan.take() {
+        Some(p) => Ok(p),
+        None => Err(LoadError::Invalid(vec![Diagnostic::new(&file, "the workflow is invalid")])),
+    }
+}

@@ -1,0 +1,244 @@
+//! minijinja set up the way dagrun renders: strict undefined names, a bounded `range`, the
+//! `shell_quote` filter, fuel against runaway loops, and a per-instance context that layers the
+//! matrix values over the shared workflow context without copying it.
+
+use minijinja::value::{Enumerator, Object, Value};
+use minijinja::{Environment, Error, ErrorKind, Template, UndefinedBehavior};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Instructions one render may execute before it is stopped (runaway `for` loops).
+const FUEL: u64 = 5_000_000;
+/// Longest string one render may produce.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
+
+/// Builds the environment. `max_items` bounds `range()` (the task limit).
+pub fn environment(max_items: usize) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(64);
+    env.add_filter("shell_quote", shell_quote);
+    env.add_function("range", move |a: i64, b: Option<i64>, step: Option<i64>| range(a, b, step, max_items));
+    env
+}
+
+fn range(a: i64, b: Option<i64>, step: Option<i64>, max: usize) -> Result<Value, Error> {
+    let (start, stop) = match b {
+        Some(b) => (a, b),
+        None => (0, a),
+    };
+    let step = step.unwrap_or(1);
+    if step == 0 {
+        return Err(Error::new(ErrorKind::InvalidOperation, "range() step must not be zero"));
+    }
+    let span = if step > 0 { stop.saturating_sub(start) } else { start.saturating_sub(stop) };
+    let len = if span <= 0 { 0 } else { ((span - 1) / step.abs() + 1) as u64 };
+    if len > max as u64 {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("range() of {len} items is more than the limit of {max}"),
+        ));
+    }
+    Ok(Value::from_iter((0..len as i64).map(|i| start + i * step)))
+}
+
+/// Quotes a value (or each item of a list, joined by spaces) for `sh`.
+fn shell_quote(v: Value) -> Result<String, Error> {
+    fn one(v: &Value) -> Result<String, Error> {
+        let s = plain_string(v);
+        shlex::try_quote(&s).map(|c| c.into_owned()).map_err(|_| {
+            Error::new(ErrorKind::InvalidOperation, "cannot shell-quote a string containing NUL")
+        })
+    }
+    if v.as_str().is_none() && v.try_iter().is_ok() && !v.is_undefined() && !v.is_none() {
+        let parts: Result<Vec<String>, Error> = v.try_iter()?.map(|x| one(&x)).collect();
+        return Ok(parts?.join(" "));
+    }
+    one(&v)
+}
+
+/// The plain string form of a value: strings unquoted, numbers and booleans as written.
+pub fn plain_string(v: &Value) -> String {
+    match v.as_str() {
+        Some(s) => s.to_owned(),
+        None => v.to_string(),
+    }
+}
+
+/// Whether a string needs rendering at all (most strings in big files are literals).
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// A string compiled once and rendered per instance.
+pub enum Tpl<'env, 'src> {
+    Literal(&'src str),
+    Template(Template<'env, 'src>),
+}
+
+impl<'env, 'src> Tpl<'env, 'src> {
+    pub fn new(env: &'env Environment<'static>, src: &'src str) -> Result<Self, Error> {
+        if is_template(src) { Ok(Tpl::Template(env.template_from_str(src)?)) } else { Ok(Tpl::Literal(src)) }
+    }
+
+    pub fn render(&self, ctx: &Value) -> Result<String, Error> {
+        match self {
+            Tpl::Literal(s) => Ok((*s).to_owned()),
+            Tpl::Template(t) => {
+                let out = t.render(ctx).map_err(|e| explain(e, t, ctx))?;
+                if out.len() > MAX_RENDERED_BYTES {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!(
+                            "renders to {} bytes, more than the limit of {MAX_RENDERED_BYTES}",
+                            out.len()
+                        ),
+                    ));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Names the undefined variable, which minijinja's own message leaves out.
+fn explain(e: Error, t: &Template, ctx: &Value) -> Error {
+    if e.kind() != ErrorKind::UndefinedError {
+        return e;
+    }
+    let mut missing: Vec<String> = t
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| ctx.get_attr(name).map_or(true, |v| v.is_undefined()))
+        .collect();
+    missing.sort();
+    match missing.first() {
+        Some(name) => Error::new(ErrorKind::UndefinedError, format!("undefined name `{name}`")),
+        None => Error::new(ErrorKind::UndefinedError, undefined_attr_message(&e)),
+    }
+}
+
+fn undefined_attr_message(e: &Error) -> String {
+    match e.detail() {
+        Some(d) => format!("undefined value: {d}"),
+        None => "undefined value (an attribute or item that does not exist)".to_owned(),
+    }
+}
+
+/// Formats a minijinja error as one line, without minijinja's debug decoration.
+pub fn message(e: &Error) -> String {
+    if e.kind() == ErrorKind::UndefinedError {
+        if let Some(d) = e.detail() {
+            return d.to_owned();
+        }
+    }
+    let mut s = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if e.kind() == ErrorKind::OutOfFuel {
+        s = "the template runs too long (a loop that does not end?)".to_owned();
+    }
+    s
+}
+
+/// The names every template sees: params, `env`, `workflow`.
+pub fn base_context(params: &indexmap::IndexMap<String, serde_json::Value>, workflow_name: &str) -> Value {
+    let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in params {
+        map.insert(k.clone(), Value::from_serialize(v));
+    }
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    map.insert("env".into(), Value::from_serialize(&env));
+    let mut wf = BTreeMap::new();
+    wf.insert("name", Value::from(workflow_name));
+    map.insert("workflow".into(), Value::from_iter(wf));
+    Value::from_iter(map)
+}
+
+/// One instance's context: its matrix values and `task`, over the shared base.
+#[derive(Debug)]
+pub struct InstanceContext {
+    pub base: Value,
+    pub vars: Vec<(Arc<str>, Value)>,
+    pub task: Value,
+}
+
+impl InstanceContext {
+    pub fn value(base: &Value, vars: Vec<(Arc<str>, Value)>, name: &str, id: &str) -> Value {
+        let task = Value::from_iter([("name", Value::from(name)), ("id", Value::from(id))]);
+        Value::from_object(InstanceContext { base: base.clone(), vars, task })
+    }
+}
+
+impl Object for InstanceContext {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let k = key.as_str()?;
+        if let Some((_, v)) = self.vars.iter().find(|(n, _)| &**n == k) {
+            return Some(v.clone());
+        }
+        if k == "task" {
+            return Some(self.task.clone());
+        }
+        self.base.get_attr(k).ok().filter(|v| !v.is_undefined())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::NonEnumerable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Value {
+        let mut p = indexmap::IndexMap::new();
+        p.insert("day".to_owned(), serde_json::json!("2024-01-01"));
+        base_context(&p, "wf")
+    }
+
+    #[test]
+    fn renders_params_and_instance_values() {
+        let env = environment(100);
+        let c =
+            InstanceContext::value(&ctx(), vec![("src".into(), Value::from("a b"))], "pull", "pull[src=a b]");
+        let t =
+            Tpl::new(&env, "{{ day }} {{ src | shell_quote }} {{ task.name }} {{ workflow.name }}").unwrap();
+        assert_eq!(t.render(&c).unwrap(), "2024-01-01 'a b' pull wf");
+    }
+
+    #[test]
+    fn undefined_names_are_errors_naming_the_name() {
+        let env = environment(100);
+        let t = Tpl::new(&env, "echo {{ nope }}").unwrap();
+        let e = t.render(&ctx()).unwrap_err();
+        assert_eq!(message(&e), "undefined name `nope`");
+    }
+
+    #[test]
+    fn range_is_bounded_by_the_limit() {
+        let env = environment(1000);
+        let e = env.compile_expression("range(1001)").unwrap();
+        assert!(e.eval(ctx()).is_err());
+        let e = env.compile_expression("range(2, 10, 3)").unwrap();
+        assert_eq!(e.eval(ctx()).unwrap().to_string(), "[2, 5, 8]");
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let env = environment(100);
+        let t = Tpl::new(&env, "{% for i in range(100) %}{% for j in range(100) %}{% for k in range(100) %}{{ i }}{% endfor %}{% endfor %}{% endfor %}").unwrap();
+        assert!(t.render(&ctx()).is_err());
+    }
+
+    #[test]
+    fn shell_quote_quotes_lists_item_by_item() {
+        let env = environment(100);
+        let t = Tpl::new(&env, "{{ ['a', \"b'c\"] | shell_quote }}").unwrap();
+        assert_eq!(t.render(&ctx()).unwrap(), r#"a "b'c""#);
+    }
+}
