@@ -2,6 +2,7 @@
 
 mod docs;
 mod graph;
+pub mod run;
 mod validate;
 
 use crate::cli::Command;
@@ -10,10 +11,7 @@ use crate::error::Result;
 /// Runs a subcommand and returns its exit code (errors are returned for `cli` to print).
 pub fn dispatch(cmd: Command) -> Result<u8> {
     match cmd {
-        Command::Run(a) => crate::error::Result::Err(crate::error::Error::Usage(format!(
-            "`run` of {} is not available yet",
-            a.file.display()
-        ))),
+        Command::Run(a) => run::run(&a),
         Command::Resume(a) => {
             Err(crate::error::Error::Usage(format!("`resume` of {} is not available yet", a.state.display())))
         }

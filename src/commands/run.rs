@@ -1,0 +1,141 @@
+//! `dagrun run FILE`: load, select (`--target`), then either print the order (`--dry-run`) or
+//! drive the scheduler with a reporter, and map the outcome to an exit code.
+
+use crate::cli::{Progress, RunArgs};
+use crate::error::{Error, Result, code};
+use crate::plan::Plan;
+use crate::report::{Mode, Reporter};
+use crate::scheduler::event::Outcome;
+use crate::scheduler::{self, RunConfig, Start};
+use crate::workflow::load_file;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a terminated task may take to exit before it is killed.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(args: &RunArgs) -> Result<u8> {
+    let plan = load_file(&args.file, &args.load.options())?;
+    let selected = select(&plan, &args.target)?;
+    if args.dry_run {
+        print_order(&plan, &selected, |_| true);
+        return Ok(code::OK);
+    }
+    let state = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
+    let run_dir = prepare_run_dir(&state)?;
+    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
+    let mut reporter = Reporter::new(&plan, mode(args.progress));
+    let outcome = drive(&plan, &cfg, Start::fresh(&plan, selected), &mut reporter)?;
+    reporter.summary(&outcome, None);
+    Ok(exit_code(&outcome))
+}
+
+pub fn mode(p: Progress) -> Mode {
+    match p {
+        Progress::Auto => Mode::auto(),
+        Progress::Bar => Mode::Bar,
+        Progress::Plain => Mode::Plain,
+        Progress::None => Mode::None,
+    }
+}
+
+/// Runs the scheduler on a single-threaded runtime: attempts are processes, so one thread
+/// driving them is enough and keeps event order simple.
+pub fn drive(
+    plan: &Plan,
+    cfg: &RunConfig,
+    start: Start,
+    sink: &mut dyn crate::scheduler::event::EventSink,
+) -> Result<Outcome> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(rt.block_on(scheduler::run(plan, cfg, start, sink))?)
+}
+
+pub fn exit_code(o: &Outcome) -> u8 {
+    match o.signal {
+        Some(2) => code::INTERRUPTED,
+        Some(_) => code::TERMINATED,
+        None if o.complete() => code::OK,
+        None => code::TASK_FAILED,
+    }
+}
+
+/// `.dagrun/<workflow name>/state.json` beside the workflow file.
+pub fn default_state_path(workflow: &Path, name: &str) -> PathBuf {
+    let dir = workflow.parent().unwrap_or(Path::new(""));
+    dir.join(".dagrun").join(crate::task::file_name_for(name)).join("state.json")
+}
+
+/// Creates the run directory (the state file's) and its `logs/`, returning it absolute.
+pub fn prepare_run_dir(state: &Path) -> Result<PathBuf> {
+    let dir = match state.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("cannot create the run directory `{}`", dir.join("logs").display()))
+        .map_err(Error::State)?;
+    dir.canonicalize()
+        .with_context(|| format!("cannot resolve the run directory `{}`", dir.display()))
+        .map_err(Error::State)
+}
+
+/// `--target`: the named tasks (ids or base names) and everything they depend on.
+pub fn select(plan: &Plan, targets: &[String]) -> Result<Vec<bool>> {
+    if targets.is_empty() {
+        return Ok(vec![true; plan.len()]);
+    }
+    let mut roots = Vec::new();
+    for t in targets {
+        let found = plan.resolve(t);
+        if found.is_empty() {
+            return Err(Error::Usage(unknown_task(plan, t, "--target")));
+        }
+        roots.extend(found);
+    }
+    Ok(plan.with_ancestors(&roots))
+}
+
+pub fn unknown_task(plan: &Plan, name: &str, flag: &str) -> String {
+    let bases: Vec<&str> = {
+        let mut b: Vec<&str> = plan.tasks.iter().map(|t| &*t.base).collect();
+        b.dedup();
+        b
+    };
+    let hint = crate::diag::suggest(
+        name,
+        bases.iter().copied().chain(plan.tasks.iter().take(100_000).map(|t| t.id.as_str())),
+    )
+    .map(|s| format!(" (did you mean `{s}`?)"))
+    .unwrap_or_default();
+    format!("`{flag} {name}`: the workflow has no task `{name}`{hint}")
+}
+
+/// `--dry-run`: the tasks that would run, in a valid order, with their commands.
+pub fn print_order(plan: &Plan, selected: &[bool], runs: impl Fn(u32) -> bool) {
+    use std::io::Write;
+    let mut out = String::new();
+    let todo: Vec<u32> = plan.order.iter().copied().filter(|&i| selected[i as usize] && runs(i)).collect();
+    out.push_str(&format!(
+        "would run {} task{}, in this order:\n",
+        todo.len(),
+        if todo.len() == 1 { "" } else { "s" }
+    ));
+    for (n, &i) in todo.iter().enumerate() {
+        let t = plan.task(i);
+        let mut line = format!("{:>5}. {}", n + 1, t.id);
+        if &*t.executor != "local" {
+            line.push_str(&format!(" [{}]", t.executor));
+        }
+        line.push_str(": ");
+        line.push_str(&t.cmd.display().replace('\n', "\\n"));
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let _ = super::graph::write_stdout(out.as_bytes());
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,138 @@
+//! The `local` executor: a child process per attempt, in a process group of its own so that
+//! timeouts and cancellation reach every process the task started.
+//!
+//! stdout and stderr are both the attempt's log file, opened for appending: the kernel
+//! interleaves them and dagrun copies nothing, so a task printing gigabytes costs dagrun no
+//! memory. After the task's main process exits, whatever it left running in its group is killed.
+
+use super::{Attempt, Cancel, CancelRx};
+use crate::scheduler::event::AttemptEnd;
+use crate::task::Command;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::process::Child;
+
+pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
+    if *cancel.borrow() != Cancel::None {
+        return AttemptEnd::Cancelled;
+    }
+    let mut child = match spawn(a) {
+        Ok(c) => c,
+        Err(end) => return end,
+    };
+    let Some(pid) = child.id() else {
+        return AttemptEnd::NotStarted("the process exited before it could be tracked".into());
+    };
+    let pgid = Pid::from_raw(pid as i32);
+    let timeout = async {
+        match a.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
+    let end = tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => ended(s),
+            Err(e) => AttemptEnd::NotStarted(format!("cannot wait for the process: {e}")),
+        },
+        _ = &mut timeout => {
+            stop(&mut child, pgid, a.grace, &mut cancel).await;
+            AttemptEnd::TimedOut(a.timeout.unwrap_or_default())
+        }
+        _ = wait_for_cancel(&mut cancel) => {
+            stop(&mut child, pgid, a.grace, &mut cancel).await;
+            AttemptEnd::Cancelled
+        }
+    };
+    // Leftovers of the task (background jobs) die with it.
+    let _ = killpg(pgid, Signal::SIGKILL);
+    end
+}
+
+fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
+    if let Some(dir) = &a.workdir {
+        if !dir.is_dir() {
+            return Err(AttemptEnd::NotStarted(format!("workdir `{}` is not a directory", dir.display())));
+        }
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&a.log)
+        .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
+    let (program, mut cmd) = match &a.cmd {
+        Command::Shell(s) => {
+            let mut c = tokio::process::Command::new("sh");
+            c.arg("-c").arg(s);
+            ("sh".to_owned(), c)
+        }
+        Command::Argv(argv) => {
+            let mut c = tokio::process::Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            (argv[0].clone(), c)
+        }
+    };
+    cmd.envs(a.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &a.workdir {
+        cmd.current_dir(dir);
+    }
+    cmd.spawn().map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such program".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        AttemptEnd::NotStarted(format!("cannot start `{program}`: {why}"))
+    })
+}
+
+fn ended(s: ExitStatus) -> AttemptEnd {
+    match (s.code(), s.signal()) {
+        (Some(c), _) => AttemptEnd::Exited(c),
+        (None, Some(sig)) => AttemptEnd::Signaled(sig),
+        (None, None) => AttemptEnd::Exited(-1),
+    }
+}
+
+async fn wait_for_cancel(cancel: &mut CancelRx) {
+    while *cancel.borrow_and_update() == Cancel::None {
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// SIGTERM the group, then SIGKILL when the grace period ends or a hard stop is asked for.
+async fn stop(child: &mut Child, pgid: Pid, grace: Duration, cancel: &mut CancelRx) {
+    if *cancel.borrow() == Cancel::Kill {
+        let _ = killpg(pgid, Signal::SIGKILL);
+    } else {
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let kill_now = async {
+            while *cancel.borrow_and_update() != Cancel::Kill {
+                if cancel.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = child.wait() => {}
+            _ = tokio::time::sleep(grace) => {}
+            _ = kill_now => {}
+        }
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+    let _ = child.wait().await;
+}

@@ -1,0 +1,38 @@
+//! Running one attempt of one task. Executors know processes, not graphs: the scheduler hands
+//! them an `Attempt` and a cancel signal and gets an `AttemptEnd` back.
+
+pub mod local;
+
+use crate::task::Command;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How hard dagrun is stopping running attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cancel {
+    /// Keep running.
+    None,
+    /// SIGTERM the task's process group, SIGKILL after the grace period.
+    Terminate,
+    /// SIGKILL at once (a second Ctrl-C).
+    Kill,
+}
+
+pub type CancelRx = watch::Receiver<Cancel>;
+
+/// Everything needed to run one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub task_id: String,
+    pub number: u32,
+    pub cmd: Command,
+    /// Variables set on top of dagrun's own environment, in order (later wins).
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    /// Receives stdout and stderr.
+    pub log: PathBuf,
+    /// How long a terminated task may take to exit before it is killed.
+    pub grace: Duration,
+}

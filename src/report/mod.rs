@@ -1,0 +1,198 @@
+//! The only code that writes to the terminal during a run: a reporter consumes scheduler events
+//! and shows them as bars (`bar`), one line per event (`plain`), or not at all, then prints
+//! the final summary.
+
+mod bar;
+mod plain;
+
+use crate::plan::Plan;
+use crate::scheduler::event::{AttemptEnd, Event, EventSink, Outcome, Status};
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bar,
+    Plain,
+    None,
+}
+
+impl Mode {
+    /// `auto`: bars on a terminal, plain lines otherwise.
+    pub fn auto() -> Mode {
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        if std::io::stderr().is_terminal() && !dumb { Mode::Bar } else { Mode::Plain }
+    }
+}
+
+/// Whether colour is allowed (`NO_COLOR` set to anything non-empty forbids it).
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A failed task, remembered for the summary.
+struct Failure {
+    task: u32,
+    why: String,
+    log: Option<PathBuf>,
+}
+
+pub struct Reporter<'p> {
+    plan: &'p Plan,
+    mode: Mode,
+    bar: Option<bar::Bars>,
+    failures: Vec<Failure>,
+    /// Paths are shown relative to here when they are inside it.
+    cwd: PathBuf,
+}
+
+impl<'p> Reporter<'p> {
+    pub fn new(plan: &'p Plan, mode: Mode) -> Reporter<'p> {
+        if !color_allowed() {
+            console::set_colors_enabled_stderr(false);
+        }
+        Reporter {
+            plan,
+            mode,
+            bar: None,
+            failures: Vec::new(),
+            cwd: std::env::current_dir().unwrap_or_default(),
+        }
+    }
+
+    fn show_path(&self, p: &Path) -> String {
+        p.strip_prefix(&self.cwd).unwrap_or(p).display().to_string()
+    }
+
+    /// A failure as printed when it happens: the reason, the log path and the log's last lines.
+    fn failure_block(&self, task: u32, why: &str, log: Option<&Path>) -> String {
+        let mut s = format!("failed   {}: {why}", self.plan.task(task).id);
+        if let Some(log) = log {
+            s.push_str(&format!("\n         log: {}", self.show_path(log)));
+            for line in tail(log, 10) {
+                s.push_str("\n         | ");
+                s.push_str(&line);
+            }
+        }
+        s
+    }
+
+    fn print(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{text}");
+            }
+        }
+    }
+
+    /// The end-of-run summary, with the command that continues the run when anything is left.
+    pub fn summary(&mut self, o: &Outcome, resume: Option<&str>) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+        let mut s = String::new();
+        let mut parts = vec![format!("{} succeeded", o.succeeded)];
+        for (n, what) in [
+            (o.failed.len(), "failed"),
+            (o.skipped, "skipped"),
+            (o.interrupted, "interrupted"),
+            (o.pending, "not started"),
+            (o.not_needed, "not needed"),
+            (o.already_done, "already done"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let verdict = match o.signal {
+            Some(2) => "interrupted",
+            Some(_) => "terminated",
+            None if o.complete() => "succeeded",
+            None => "failed",
+        };
+        s.push_str(&format!("run {verdict} in {}: {}\n", fmt_duration(o.elapsed), parts.join(", ")));
+        if !self.failures.is_empty() {
+            s.push_str("failed tasks:\n");
+            for f in &self.failures {
+                s.push_str(&format!("  {}: {}", self.plan.task(f.task).id, f.why));
+                if let Some(l) = &f.log {
+                    s.push_str(&format!(" (log: {})", self.show_path(l)));
+                }
+                s.push('\n');
+            }
+        }
+        if let Some(cmd) = resume.filter(|_| !o.complete()) {
+            s.push_str(&format!("to continue: {cmd}\n"));
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(s.as_bytes());
+    }
+}
+
+impl EventSink for Reporter<'_> {
+    fn event(&mut self, e: &Event) -> anyhow::Result<()> {
+        if let (Mode::Bar, Event::RunStarted { total, done }) = (self.mode, e) {
+            self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
+        }
+        if let Event::Finished { task, status: Status::Failed, end, log, .. } = e {
+            let why = end.as_ref().map_or_else(|| "failed".to_owned(), AttemptEnd::describe);
+            let block = self.failure_block(*task, &why, log.as_deref());
+            if self.mode != Mode::None {
+                self.print(&block);
+            }
+            self.failures.push(Failure { task: *task, why, log: log.clone() });
+        }
+        match self.mode {
+            Mode::Bar => {
+                if let Some(b) = &mut self.bar {
+                    b.event(self.plan, e);
+                }
+            }
+            Mode::Plain => {
+                if let Some(line) = plain::line(self.plan, e) {
+                    self.print(&line);
+                }
+            }
+            Mode::None => {}
+        }
+        Ok(())
+    }
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s:.2}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!("{}h{:02}m", d.as_secs() / 3600, (d.as_secs() % 3600) / 60)
+    }
+}
+
+/// The last `n` lines of a log, reading at most its last 8 KiB.
+pub fn tail(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(8192);
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .map(|l| l.chars().filter(|c| !c.is_control() || *c == '\t').take(300).collect())
+        .collect()
+}

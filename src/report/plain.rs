@@ -1,0 +1,47 @@
+//! One line per task event, no escape codes: for logs, CI and pipes. Failures are printed by
+//! the reporter itself (with their log tail), so they are not repeated here.
+
+use super::fmt_duration;
+use crate::plan::Plan;
+use crate::scheduler::event::{Event, SkipReason, Status};
+
+pub fn line(plan: &Plan, e: &Event) -> Option<String> {
+    Some(match e {
+        Event::RunStarted { total, done } if *done > 0 => {
+            format!("running {} of {total} tasks ({done} already done)", total - done)
+        }
+        Event::RunStarted { total, .. } => format!("running {total} tasks"),
+        Event::Started { task, attempt, host, .. } => {
+            let mut s = format!("start    {}", plan.task(*task).id);
+            if *attempt > 1 {
+                s.push_str(&format!(" (attempt {attempt})"));
+            }
+            if let Some(h) = host {
+                s.push_str(&format!(" on {h}"));
+            }
+            s
+        }
+        Event::Retrying { task, attempt, end, delay } => format!(
+            "retry    {}: attempt {attempt} {}; trying again in {}",
+            plan.task(*task).id,
+            end.describe(),
+            fmt_duration(*delay)
+        ),
+        Event::Finished { task, status, elapsed, skip, .. } => {
+            let id = &plan.task(*task).id;
+            match status {
+                Status::Succeeded => format!("ok       {id} in {}", fmt_duration(*elapsed)),
+                Status::Failed => return None,
+                Status::Skipped => match skip {
+                    Some(SkipReason::ConditionNotMet) => {
+                        format!("skipped  {id}: its `when` condition did not hold")
+                    }
+                    _ => format!("skipped  {id}: a dependency failed"),
+                },
+                Status::Interrupted => format!("stopped  {id}"),
+                Status::Pending | Status::Running => return None,
+            }
+        }
+        Event::RunFinished(_) => return None,
+    })
+}

@@ -1,0 +1,283 @@
+//! The scheduler: starts each task the moment its dependencies allow and a slot of its executor
+//! is free, within the global `-j` cap; retries, `--fail-fast`, and Ctrl-C / SIGTERM.
+//!
+//! It only decides and emits events; `tracker` holds the pure ready-set logic, `exec` runs
+//! attempts, and sinks (reporters, the state recorder) consume the events.
+
+pub mod event;
+pub mod tracker;
+
+use crate::exec::{self, Attempt, Cancel};
+use crate::plan::Plan;
+use crate::task::file_name_for;
+use event::{AttemptEnd, Event, EventSink, Outcome, SkipReason, Status};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracker::{Decision, Tracker};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// At most this many tasks at once, across executors.
+    pub jobs: Option<u32>,
+    pub fail_fast: bool,
+    /// `DAGRUN_RUN_DIR`; logs go to its `logs/`.
+    pub run_dir: PathBuf,
+    /// Time a terminated task gets to exit before SIGKILL.
+    pub grace: Duration,
+}
+
+/// What this run starts from.
+pub struct Start {
+    /// Tasks this run is about (closed under dependencies).
+    pub selected: Vec<bool>,
+    /// Tasks that already succeeded (resume).
+    pub done: Vec<bool>,
+    /// Attempts already made per task (resume keeps counting).
+    pub attempts: Vec<u32>,
+}
+
+impl Start {
+    pub fn fresh(plan: &Plan, selected: Vec<bool>) -> Start {
+        Start { selected, done: vec![false; plan.len()], attempts: vec![0; plan.len()] }
+    }
+}
+
+struct Running {
+    started: Instant,
+    attempt: u32,
+    /// Attempts made in this run (retries count from here).
+    tries: u32,
+}
+
+pub async fn run(
+    plan: &Plan,
+    cfg: &RunConfig,
+    start: Start,
+    sink: &mut dyn EventSink,
+) -> anyhow::Result<Outcome> {
+    let clock = Instant::now();
+    let n = plan.len();
+    let total = (0..n).filter(|&i| start.selected[i]).count();
+    let already = (0..n).filter(|&i| start.selected[i] && start.done[i]).count();
+    sink.event(&Event::RunStarted { total, done: already })?;
+
+    let exec_index: Vec<usize> =
+        plan.tasks.iter().map(|t| plan.executors.get_index_of(&*t.executor).unwrap_or(0)).collect();
+    let mut free: Vec<u32> = plan.executors.values().map(|e| e.slots).collect();
+    let mut queues: Vec<VecDeque<u32>> = vec![VecDeque::new(); free.len()];
+    let mut running: Vec<Option<Running>> = (0..n).map(|_| None).collect();
+    let mut attempts = start.attempts;
+    let mut tries = vec![0u32; n];
+    let mut awaiting_retry = vec![false; n];
+    let mut running_count = 0u32;
+    let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    let mut attempts_set: JoinSet<(u32, AttemptEnd)> = JoinSet::new();
+    let mut retry_timers: JoinSet<u32> = JoinSet::new();
+    let mut outcome = Outcome { already_done: already, ..Outcome::default() };
+    let mut stopping = false;
+    let mut decided = already;
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+
+    let (mut tracker, initial) = Tracker::new(plan, start.selected, &start.done);
+    let mut pending_decisions: VecDeque<Decision> = initial.into();
+    let logs = cfg.run_dir.join("logs");
+
+    loop {
+        // Apply decisions: queue ready tasks, report skipped ones.
+        while let Some(d) = pending_decisions.pop_front() {
+            match d {
+                Decision::Ready(i) => queues[exec_index[i as usize]].push_back(i),
+                Decision::Skip(i, reason) => {
+                    decided += 1;
+                    match reason {
+                        SkipReason::DependencyFailed => outcome.skipped += 1,
+                        SkipReason::ConditionNotMet => outcome.not_needed += 1,
+                    }
+                    sink.event(&Event::Finished {
+                        task: i,
+                        status: Status::Skipped,
+                        attempt: attempts[i as usize],
+                        end: None,
+                        skip: Some(reason),
+                        log: None,
+                        elapsed: Duration::ZERO,
+                        at: SystemTime::now(),
+                    })?;
+                }
+            }
+        }
+
+        // Start what fits.
+        if !stopping {
+            for (e, q) in queues.iter_mut().enumerate() {
+                while let Some(&i) = q.front() {
+                    let t = plan.task(i);
+                    if free[e] < t.slots || cfg.jobs.is_some_and(|j| running_count >= j) {
+                        break;
+                    }
+                    q.pop_front();
+                    free[e] -= t.slots;
+                    running_count += 1;
+                    attempts[i as usize] += 1;
+                    tries[i as usize] += 1;
+                    let attempt = attempts[i as usize];
+                    let log = logs.join(format!("{}.{attempt}.log", file_name_for(&t.id)));
+                    sink.event(&Event::Started {
+                        task: i,
+                        attempt,
+                        log: log.clone(),
+                        host: None,
+                        at: SystemTime::now(),
+                    })?;
+                    running[i as usize] =
+                        Some(Running { started: Instant::now(), attempt, tries: tries[i as usize] });
+                    let a = attempt_for(plan, i, attempt, log, cfg);
+                    let rx = cancel_rx.clone();
+                    attempts_set.spawn(async move { (i, exec::local::run(&a, rx).await) });
+                }
+            }
+        }
+
+        if attempts_set.is_empty() && (stopping || retry_timers.is_empty()) {
+            break;
+        }
+
+        tokio::select! {
+            Some(joined) = attempts_set.join_next() => {
+                let (i, end) = joined?;
+                let t = plan.task(i);
+                free[exec_index[i as usize]] += t.slots;
+                running_count -= 1;
+                let r = running[i as usize].take().expect("a finished task was running");
+                let log = logs.join(format!("{}.{}.log", file_name_for(&t.id), r.attempt));
+                let retryable = !end.succeeded() && end != AttemptEnd::Cancelled;
+                if retryable && r.tries <= t.retries && !stopping {
+                    let delay = t.retry_delay.saturating_mul(1u32 << (r.tries - 1).min(20));
+                    sink.event(&Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
+                    awaiting_retry[i as usize] = true;
+                    retry_timers.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        i
+                    });
+                    continue;
+                }
+                let status = if end.succeeded() {
+                    Status::Succeeded
+                } else if end == AttemptEnd::Cancelled {
+                    Status::Interrupted
+                } else {
+                    Status::Failed
+                };
+                match status {
+                    Status::Succeeded => outcome.succeeded += 1,
+                    Status::Interrupted => outcome.interrupted += 1,
+                    _ => outcome.failed.push(i),
+                }
+                decided += 1;
+                sink.event(&Event::Finished {
+                    task: i,
+                    status,
+                    attempt: r.attempt,
+                    end: Some(end),
+                    skip: None,
+                    log: Some(log),
+                    elapsed: r.started.elapsed(),
+                    at: SystemTime::now(),
+                })?;
+                if status == Status::Failed && cfg.fail_fast && !stopping {
+                    stopping = true;
+                    let _ = cancel_tx.send(Cancel::Terminate);
+                }
+                if status != Status::Interrupted {
+                    pending_decisions.extend(tracker.finish(plan, i, status, None));
+                }
+            }
+            Some(joined) = retry_timers.join_next(), if !stopping => {
+                let i = joined?;
+                awaiting_retry[i as usize] = false;
+                queues[exec_index[i as usize]].push_back(i);
+            }
+            _ = sigint.recv() => {
+                if stopping && outcome.signal.is_some() {
+                    let _ = cancel_tx.send(Cancel::Kill);
+                } else {
+                    stopping = true;
+                    outcome.signal.get_or_insert(2);
+                    let _ = cancel_tx.send(Cancel::Terminate);
+                }
+            }
+            _ = sigterm.recv() => {
+                if stopping && outcome.signal.is_some() {
+                    let _ = cancel_tx.send(Cancel::Kill);
+                } else {
+                    stopping = true;
+                    outcome.signal.get_or_insert(15);
+                    let _ = cancel_tx.send(Cancel::Terminate);
+                }
+            }
+        }
+    }
+
+    // Tasks waiting for a retry when the run stopped were interrupted mid-way.
+    retry_timers.abort_all();
+    while let Some(r) = retry_timers.join_next().await {
+        let _ = r;
+    }
+    for (i, r) in running.iter().enumerate() {
+        debug_assert!(r.is_none(), "task {i} still running at the end");
+    }
+    for i in 0..n as u32 {
+        if awaiting_retry[i as usize] {
+            decided += 1;
+            outcome.interrupted += 1;
+            sink.event(&Event::Finished {
+                task: i,
+                status: Status::Interrupted,
+                attempt: attempts[i as usize],
+                end: Some(AttemptEnd::Cancelled),
+                skip: None,
+                log: None,
+                elapsed: Duration::ZERO,
+                at: SystemTime::now(),
+            })?;
+        }
+    }
+    outcome.pending = total - decided;
+    outcome.elapsed = clock.elapsed();
+    sink.event(&Event::RunFinished(Box::new(outcome.clone())))?;
+    Ok(outcome)
+}
+
+fn attempt_for(plan: &Plan, i: u32, number: u32, log: PathBuf, cfg: &RunConfig) -> Attempt {
+    let t = plan.task(i);
+    let mut env = Vec::with_capacity(plan.env.len() + t.env.len() + 3);
+    env.extend(plan.env.iter().cloned());
+    env.extend(t.env.iter().cloned());
+    env.push(("DAGRUN_TASK".into(), t.id.clone()));
+    env.push(("DAGRUN_ATTEMPT".into(), number.to_string()));
+    env.push(("DAGRUN_RUN_DIR".into(), cfg.run_dir.display().to_string()));
+    // Tasks run in the workflow file's directory; a relative `workdir` is taken from there.
+    let base = plan.source.path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from);
+    let workdir = match (&t.workdir, base) {
+        (Some(w), Some(b)) => Some(b.join(w)),
+        (Some(w), None) => Some(PathBuf::from(w)),
+        (None, b) => b,
+    };
+    Attempt {
+        task_id: t.id.clone(),
+        number,
+        cmd: t.cmd.clone(),
+        env,
+        workdir,
+        timeout: t.timeout,
+        log,
+        grace: cfg.grace,
+    }
+}
