@@ -209,6 +209,7 @@ impl LoadArgs {
                 .iter()
                 .map(|(k, v)| (k.clone(), crate::workflow::expand::parse_param_value(v)))
                 .collect(),
+            recorded_params: Vec::new(),
             max_tasks: self.max_tasks,
         }
     }

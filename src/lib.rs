@@ -10,5 +10,6 @@ pub mod exec;
 pub mod plan;
 pub mod report;
 pub mod scheduler;
+pub mod state;
 pub mod task;
 pub mod workflow;

@@ -8,13 +8,19 @@ use std::io::Write;
 
 pub fn run(args: &GraphArgs) -> Result<u8> {
     let plan = load_file(&args.file, &args.load.options())?;
-    if args.state.is_some() {
-        return Err(Error::Usage("`--state` is not available yet".into()));
-    }
+    let statuses: Option<Vec<Option<&'static str>>> = match &args.state {
+        None => None,
+        Some(p) => {
+            let state = crate::state::store::load(p).map_err(Error::State)?;
+            Some(plan.tasks.iter().map(|t| state.tasks.get(&t.id).map(|r| r.status.as_str())).collect())
+        }
+    };
+    let lookup = |i: u32| statuses.as_ref().and_then(|s| s[i as usize]);
+    let status: Option<render::StatusOf> = statuses.as_ref().map(|_| &lookup as render::StatusOf);
     let out = match args.format {
-        GraphFormat::Dot => render::dot(&plan, None),
-        GraphFormat::Mermaid => render::mermaid(&plan, None),
-        GraphFormat::Json => render::json(&plan, None),
+        GraphFormat::Dot => render::dot(&plan, status),
+        GraphFormat::Mermaid => render::mermaid(&plan, status),
+        GraphFormat::Json => render::json(&plan, status),
     };
     write_stdout(out.as_bytes())?;
     Ok(code::OK)

@@ -2,7 +2,9 @@
 
 mod docs;
 mod graph;
+mod resume;
 pub mod run;
+mod status;
 mod validate;
 
 use crate::cli::Command;
@@ -12,12 +14,8 @@ use crate::error::Result;
 pub fn dispatch(cmd: Command) -> Result<u8> {
     match cmd {
         Command::Run(a) => run::run(&a),
-        Command::Resume(a) => {
-            Err(crate::error::Error::Usage(format!("`resume` of {} is not available yet", a.state.display())))
-        }
-        Command::Status(a) => {
-            Err(crate::error::Error::Usage(format!("`status` of {} is not available yet", a.state.display())))
-        }
+        Command::Resume(a) => resume::run(&a),
+        Command::Status(a) => status::run(&a),
         Command::Validate(a) => validate::run(&a),
         Command::Graph(a) => graph::run(&a),
         Command::Schema => docs::schema(),

@@ -5,8 +5,13 @@ use crate::cli::{Progress, RunArgs};
 use crate::error::{Error, Result, code};
 use crate::plan::Plan;
 use crate::report::{Mode, Reporter};
-use crate::scheduler::event::Outcome;
+use crate::scheduler::event::{Outcome, Tee};
 use crate::scheduler::{self, RunConfig, Start};
+use crate::state::hash::definition_hashes;
+use crate::state::model::{FORMAT_VERSION, RunRecord, StateFile, TaskRecord, WorkflowRecord};
+use crate::state::recorder::Recorder;
+use crate::state::store::Lock;
+use crate::workflow::load::Format;
 use crate::workflow::load_file;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -22,13 +27,58 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         print_order(&plan, &selected, |_| true);
         return Ok(code::OK);
     }
-    let state = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
-    let run_dir = prepare_run_dir(&state)?;
+    let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
+    let run_dir = prepare_run_dir(&state_path)?;
+    let lock = Lock::acquire(&state_path).map_err(Error::State)?;
+    let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
+    let state = fresh_state(&plan, &overrides).map_err(Error::State)?;
+    let hashes = definition_hashes(&plan);
+    let mut recorder =
+        Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes).map_err(Error::State)?;
     let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
     let mut reporter = Reporter::new(&plan, mode(args.progress));
-    let outcome = drive(&plan, &cfg, Start::fresh(&plan, selected), &mut reporter)?;
-    reporter.summary(&outcome, None);
+    let outcome = {
+        let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
+        drive(&plan, &cfg, Start::fresh(&plan, selected), &mut sinks)?
+    };
+    reporter.summary(&outcome, Some(&resume_command(&state_path)));
     Ok(exit_code(&outcome))
+}
+
+/// The state of a run that has not started yet: every task pending.
+pub fn fresh_state(plan: &Plan, overrides: &[(String, serde_json::Value)]) -> anyhow::Result<StateFile> {
+    let path = plan
+        .source
+        .path
+        .canonicalize()
+        .with_context(|| format!("cannot resolve `{}`", plan.source.path.display()))?;
+    let format = match Format::from_path(&plan.source.path) {
+        Some(Format::Toml) => "toml",
+        _ => "yaml",
+    };
+    Ok(StateFile {
+        format_version: FORMAT_VERSION,
+        workflow: WorkflowRecord {
+            path: path.display().to_string(),
+            name: plan.name.clone(),
+            params: plan.params.clone(),
+            overrides: overrides.iter().cloned().collect(),
+            format: format.to_owned(),
+            source: plan.source.text.clone(),
+        },
+        run: RunRecord::default(),
+        tasks: plan.tasks.iter().map(|t| (t.id.clone(), TaskRecord::pending(None))).collect(),
+    })
+}
+
+/// `dagrun resume STATE`, quoted for the shell, the path as the user can type it from here.
+pub fn resume_command(state: &Path) -> String {
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| state.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| state.to_path_buf());
+    let s = shown.display().to_string();
+    format!("dagrun resume {}", shlex::try_quote(&s).map_or(s.clone(), |q| q.into_owned()))
 }
 
 pub fn mode(p: Progress) -> Mode {

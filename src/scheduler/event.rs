@@ -135,3 +135,16 @@ impl Outcome {
         self.failed.is_empty() && self.skipped == 0 && self.interrupted == 0 && self.pending == 0
     }
 }
+
+/// Several sinks in order: the state recorder first, so a transition is on disk before it is
+/// shown.
+pub struct Tee<'a>(pub Vec<&'a mut dyn EventSink>);
+
+impl EventSink for Tee<'_> {
+    fn event(&mut self, event: &Event) -> anyhow::Result<()> {
+        for s in &mut self.0 {
+            s.event(event)?;
+        }
+        Ok(())
+    }
+}

@@ -18,12 +18,14 @@ pub const DEFAULT_MAX_TASKS: usize = 10_000_000;
 pub struct LoadOptions {
     /// `-p key=value` overrides, values already parsed.
     pub params: Vec<(String, serde_json::Value)>,
+    /// Overrides recorded by an earlier run: applied where the file still declares the param.
+    pub recorded_params: Vec<(String, serde_json::Value)>,
     pub max_tasks: usize,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { params: Vec::new(), max_tasks: DEFAULT_MAX_TASKS }
+        LoadOptions { params: Vec::new(), recorded_params: Vec::new(), max_tasks: DEFAULT_MAX_TASKS }
     }
 }
 
@@ -77,7 +79,10 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
         namespace: "",
         diags,
     };
-    let params = ex.params(&spec.params, &opts.params).map_err(LoadError::Usage)?;
+    let mut overrides: Vec<(String, serde_json::Value)> =
+        opts.recorded_params.iter().filter(|(k, _)| spec.params.contains_key(k)).cloned().collect();
+    overrides.extend(opts.params.iter().cloned());
+    let params = ex.params(&spec.params, &overrides).map_err(LoadError::Usage)?;
     let expanded = ex.expand(&spec, name, params);
     let mut diags = ex.diags;
     let source = Source { path: path.to_path_buf(), text: String::new() };

@@ -1,0 +1,156 @@
+//! `dagrun resume STATE`: reload the workflow, reconcile it with the recorded state, say what
+//! will be skipped and what will run and why, then continue the same state file.
+
+use super::run::{GRACE, drive, exit_code, mode, print_order, resume_command, unknown_task};
+use crate::cli::ResumeArgs;
+use crate::error::{Error, Result, code};
+use crate::plan::Plan;
+use crate::report::Reporter;
+use crate::scheduler::event::Tee;
+use crate::scheduler::{RunConfig, Start};
+use crate::state::hash::definition_hashes;
+use crate::state::model::StateFile;
+use crate::state::recorder::Recorder;
+use crate::state::resume::{Reconciled, Why, reconcile};
+use crate::state::store::{self, Lock};
+use crate::workflow::load::Format;
+use crate::workflow::{LoadOptions, load_file, load_text};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How many tasks to run are listed by name before "and N more".
+const LISTED: usize = 20;
+
+pub fn run(args: &ResumeArgs) -> Result<u8> {
+    let lock = if args.dry_run { None } else { Some(Lock::acquire(&args.state).map_err(Error::State)?) };
+    let prior = store::load(&args.state).map_err(Error::State)?;
+    let mut opts = args.load.options();
+    opts.recorded_params = prior.workflow.overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let plan = load_workflow(args.workflow.as_deref(), &prior, &opts)?;
+
+    let mut roots = Vec::new();
+    for f in &args.from {
+        let found = plan.resolve(f);
+        if found.is_empty() {
+            return Err(Error::Usage(unknown_task(&plan, f, "--from")));
+        }
+        roots.extend(found);
+    }
+    let forced = plan.with_descendants(&roots);
+    let hashes = definition_hashes(&plan);
+    let rec = reconcile(&plan, &hashes, &prior, &forced);
+    print_plan(&plan, &rec);
+    if args.dry_run {
+        print_order(&plan, &vec![true; plan.len()], |i| !rec.done[i as usize]);
+        return Ok(code::OK);
+    }
+    if rec.to_run() == 0 {
+        return Ok(code::OK);
+    }
+
+    let run_dir = super::run::prepare_run_dir(&args.state)?;
+    let mut state = prior;
+    state.workflow.name = plan.name.clone();
+    state.workflow.params = plan.params.clone();
+    for (k, v) in &opts.params {
+        state.workflow.overrides.insert(k.clone(), v.clone());
+    }
+    state.workflow.source = plan.source.text.clone();
+    if let Ok(p) = plan.source.path.canonicalize() {
+        state.workflow.path = p.display().to_string();
+    }
+    let Reconciled { done, attempts, records, .. } = rec;
+    state.tasks = records;
+    let lock = lock.expect("locked unless dry-run");
+    let mut recorder =
+        Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
+    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
+    let mut reporter = Reporter::new(&plan, mode(args.progress));
+    let start = Start { selected: vec![true; plan.len()], done, attempts };
+    let outcome = {
+        let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
+        drive(&plan, &cfg, start, &mut sinks)?
+    };
+    reporter.summary(&outcome, Some(&resume_command(&args.state)));
+    Ok(exit_code(&outcome))
+}
+
+/// The workflow to resume: `--workflow`, else the recorded path, else the recorded source.
+fn load_workflow(explicit: Option<&Path>, prior: &StateFile, opts: &LoadOptions) -> Result<Plan> {
+    if let Some(p) = explicit {
+        return Ok(load_file(p, opts)?);
+    }
+    let path = PathBuf::from(&prior.workflow.path);
+    let recorded = match prior.workflow.format.as_str() {
+        "yaml" => Format::Yaml,
+        "toml" => Format::Toml,
+        other => {
+            return Err(Error::State(anyhow::anyhow!(
+                "the state records a workflow of unknown format `{other}` (expected `yaml` or `toml`)"
+            )));
+        }
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => {
+            if Format::from_path(&path) != Some(recorded) {
+                return Err(Error::State(anyhow::anyhow!(
+                    "the workflow `{}` is no longer a {} file; pass `--workflow FILE` to resume from another file",
+                    path.display(),
+                    prior.workflow.format
+                )));
+            }
+            Ok(load_file(&path, opts)?)
+        }
+        Ok(_) => Err(Error::State(anyhow::anyhow!(
+            "the workflow path `{}` is no longer a file; pass `--workflow FILE`",
+            path.display()
+        ))),
+        Err(_) => {
+            eprintln!(
+                "note: `{}` is gone; resuming from the copy of the workflow kept in the state",
+                path.display()
+            );
+            Ok(load_text(&path, recorded, prior.workflow.source.clone(), opts)?)
+        }
+    }
+}
+
+/// What resume will do, before it does it.
+fn print_plan(plan: &Plan, rec: &Reconciled) {
+    let total = plan.len();
+    let todo = rec.to_run();
+    let mut s = String::new();
+    if todo == 0 {
+        s.push_str(&format!("nothing to do: all {total} tasks are done"));
+    } else {
+        let mut counts: std::collections::BTreeMap<Why, usize> = Default::default();
+        for w in rec.why.iter().flatten() {
+            *counts.entry(*w).or_default() += 1;
+        }
+        let parts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {}", w.as_str())).collect();
+        s.push_str(&format!(
+            "resume: {} of {total} tasks done and skipped; {todo} to run ({})",
+            total - todo,
+            parts.join(", ")
+        ));
+        let mut listed = 0;
+        for &i in &plan.order {
+            if let Some(w) = rec.why[i as usize] {
+                if listed == LISTED {
+                    s.push_str(&format!("\n  ... and {} more", todo - LISTED));
+                    break;
+                }
+                s.push_str(&format!("\n  {:<14}{}", w.as_str(), plan.task(i).id));
+                listed += 1;
+            }
+        }
+    }
+    if rec.removed > 0 {
+        s.push_str(&format!(
+            "\n{} task(s) in the state are no longer in the workflow and are dropped",
+            rec.removed
+        ));
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{s}");
+}

@@ -1,0 +1,92 @@
+//! `dagrun status STATE`: counts by status, failed tasks with their logs, time spent, and
+//! whether a run holds the state now.
+
+use super::graph::write_stdout;
+use crate::cli::{ReportFormat, StatusArgs};
+use crate::error::{Error, Result, code};
+use crate::scheduler::event::Status;
+use crate::state::store;
+use std::collections::BTreeMap;
+
+pub fn run(args: &StatusArgs) -> Result<u8> {
+    let state = store::load(&args.state).map_err(Error::State)?;
+    let holder = store::holder(&args.state);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in ["pending", "running", "succeeded", "failed", "skipped", "interrupted"] {
+        counts.insert(s, 0);
+    }
+    for r in state.tasks.values() {
+        // A task recorded running with no dagrun holding the state was cut off.
+        let s = if r.status == Status::Running && holder.is_none() { Status::Interrupted } else { r.status };
+        *counts.entry(s.as_str()).or_default() += 1;
+    }
+    let dir = args.state.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let failed: Vec<serde_json::Value> = state
+        .tasks
+        .iter()
+        .filter(|(_, r)| r.status == Status::Failed)
+        .map(|(id, r)| {
+            serde_json::json!({
+                "id": id,
+                "exit_code": r.exit_code,
+                "reason": r.reason,
+                "log": r.log.as_ref().map(|l| dir.join(l).display().to_string()),
+            })
+        })
+        .collect();
+    let out = match args.format {
+        ReportFormat::Json => {
+            let doc = serde_json::json!({
+                "workflow": state.workflow.name,
+                "path": state.workflow.path,
+                "total": state.tasks.len(),
+                "counts": counts,
+                "failed": failed,
+                "running": holder.is_some(),
+                "pid": holder,
+                "runs": state.run.runs,
+                "started_at": state.run.started_at,
+                "finished_at": state.run.finished_at,
+                "elapsed_secs": state.run.elapsed_secs,
+                "outcome": state.run.outcome,
+            });
+            let mut s = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
+            s.push('\n');
+            s
+        }
+        ReportFormat::Text => {
+            let mut s = format!("workflow {} ({})\n", state.workflow.name, state.workflow.path);
+            match holder {
+                Some(pid) => s.push_str(&format!("in progress: dagrun process {pid} is running it\n")),
+                None => s.push_str(&format!(
+                    "last run: {}\n",
+                    state.run.outcome.as_deref().unwrap_or("did not finish (dagrun was stopped)")
+                )),
+            }
+            let parts: Vec<String> =
+                counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+            s.push_str(&format!("tasks: {} in all: {}\n", state.tasks.len(), parts.join(", ")));
+            s.push_str(&format!(
+                "time spent running: {} over {} run(s)\n",
+                crate::report::fmt_duration(std::time::Duration::from_secs_f64(
+                    state.run.elapsed_secs.max(0.0)
+                )),
+                state.run.runs
+            ));
+            if !failed.is_empty() {
+                s.push_str("failed tasks:\n");
+                for f in &failed {
+                    s.push_str(&format!(
+                        "  {}: {}{}\n",
+                        f["id"].as_str().unwrap_or_default(),
+                        f["reason"].as_str().unwrap_or("failed"),
+                        f["log"].as_str().map(|l| format!(" (log: {l})")).unwrap_or_default()
+                    ));
+                }
+            }
+            s
+        }
+    };
+    write_stdout(out.as_bytes())?;
+    Ok(code::OK)
+}

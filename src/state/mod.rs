@@ -1,0 +1,8 @@
+//! The state file: its model, how it is stored (snapshot + journal + lock), definition hashes,
+//! the recorder that keeps it true during a run, and resume reconciliation.
+
+pub mod hash;
+pub mod model;
+pub mod recorder;
+pub mod resume;
+pub mod store;

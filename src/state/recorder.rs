@@ -1,0 +1,160 @@
+//! The state recorder: one more consumer of scheduler events, keeping the state file true while
+//! the run goes. Each transition is one journal line written before the scheduler moves on, so a
+//! task's success is on disk before any of its dependents starts.
+
+use super::model::{CONDITION_NOT_MET, DEPENDENCY_FAILED, RunRecord, StateFile, TaskRecord, timestamp};
+use super::store::{self, Journal, Lock};
+use crate::plan::Plan;
+use crate::scheduler::event::{Event, EventSink, SkipReason, Status};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+pub struct Recorder<'p> {
+    plan: std::marker::PhantomData<&'p Plan>,
+    path: PathBuf,
+    run_dir: PathBuf,
+    state: StateFile,
+    hashes: Vec<String>,
+    journal: Journal,
+    started: Instant,
+    _lock: Lock,
+}
+
+impl<'p> Recorder<'p> {
+    /// Takes over `state` (whose `tasks` are in plan order, one per plan task): writes it as a
+    /// new snapshot with a new epoch and opens its journal.
+    pub fn start(
+        plan: &'p Plan,
+        path: &Path,
+        run_dir: &Path,
+        lock: Lock,
+        mut state: StateFile,
+        hashes: Vec<String>,
+    ) -> Result<Recorder<'p>> {
+        debug_assert_eq!(state.tasks.len(), plan.len());
+        state.run.epoch = fresh_epoch(state.run.epoch);
+        state.run.runs += 1;
+        state.run.started_at = Some(timestamp(SystemTime::now()));
+        state.run.finished_at = None;
+        state.run.outcome = None;
+        state.run.pid = Some(std::process::id());
+        store::write_snapshot(path, &state)?;
+        let journal = Journal::create(path, state.run.epoch)?;
+        Ok(Recorder {
+            plan: std::marker::PhantomData,
+            path: path.to_path_buf(),
+            run_dir: run_dir.to_path_buf(),
+            state,
+            hashes,
+            journal,
+            started: Instant::now(),
+            _lock: lock,
+        })
+    }
+
+    fn record(&mut self, i: u32) -> Result<()> {
+        let (id, rec) = self.state.tasks.get_index(i as usize).expect("one record per plan task");
+        self.journal.append(id, rec)?;
+        if self.journal.lines > self.state.tasks.len().max(1024) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Folds the journal into a new snapshot.
+    fn compact(&mut self) -> Result<()> {
+        self.state.run.epoch += 1;
+        store::write_snapshot(&self.path, &self.state)?;
+        self.journal = Journal::create(&self.path, self.state.run.epoch)?;
+        Ok(())
+    }
+
+    fn rec(&mut self, i: u32) -> &mut TaskRecord {
+        self.state.tasks.get_index_mut(i as usize).expect("one record per plan task").1
+    }
+
+    fn relative(&self, p: &Path) -> String {
+        p.strip_prefix(&self.run_dir).unwrap_or(p).display().to_string()
+    }
+}
+
+/// A journal epoch no earlier journal at this path can have.
+fn fresh_epoch(previous: u64) -> u64 {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    now.max(previous + 1)
+}
+
+impl EventSink for Recorder<'_> {
+    fn event(&mut self, e: &Event) -> Result<()> {
+        match e {
+            Event::RunStarted { .. } => {}
+            Event::Started { task, attempt, log, host, at } => {
+                let log = self.relative(log);
+                let hash = self.hashes[*task as usize].clone();
+                let r = self.rec(*task);
+                r.status = Status::Running;
+                r.attempts = *attempt;
+                r.log = Some(log);
+                r.hash = Some(hash);
+                r.exit_code = None;
+                r.reason = None;
+                r.started_at = Some(timestamp(*at));
+                r.finished_at = None;
+                r.duration_ms = None;
+                r.host = host.clone();
+                self.record(*task)?;
+            }
+            Event::Retrying { task, end, .. } => {
+                let r = self.rec(*task);
+                r.exit_code = end.exit_code();
+                r.reason = Some(format!("attempt {} {}; retrying", r.attempts, end.describe()));
+                self.record(*task)?;
+            }
+            Event::Finished { task, status, attempt, end, skip, elapsed, at, .. } => {
+                let hash = self.hashes[*task as usize].clone();
+                let r = self.rec(*task);
+                r.status = *status;
+                r.attempts = *attempt;
+                r.finished_at = Some(timestamp(*at));
+                match status {
+                    Status::Skipped => {
+                        r.hash = Some(hash);
+                        r.exit_code = None;
+                        r.reason = Some(
+                            match skip {
+                                Some(SkipReason::ConditionNotMet) => CONDITION_NOT_MET,
+                                _ => DEPENDENCY_FAILED,
+                            }
+                            .to_owned(),
+                        );
+                    }
+                    _ => {
+                        r.duration_ms = Some(elapsed.as_millis() as u64);
+                        r.exit_code = end.as_ref().and_then(|e| e.exit_code());
+                        r.reason = end.as_ref().filter(|e| !e.succeeded()).map(|e| e.describe());
+                    }
+                }
+                self.record(*task)?;
+            }
+            Event::RunFinished(o) => {
+                let run: &mut RunRecord = &mut self.state.run;
+                run.finished_at = Some(timestamp(SystemTime::now()));
+                run.elapsed_secs += self.started.elapsed().as_secs_f64();
+                run.pid = None;
+                run.outcome = Some(
+                    match o.signal {
+                        Some(2) => "interrupted",
+                        Some(_) => "terminated",
+                        None if o.complete() => "succeeded",
+                        None => "failed",
+                    }
+                    .to_owned(),
+                );
+                self.compact()?;
+                store::remove_journal(&self.path);
+            }
+        }
+        Ok(())
+    }
+}
