@@ -29,9 +29,14 @@ pub fn build(
         match index.entry(t.id.clone()) {
             Entry::Occupied(_) => {
                 let pos = locate(&t.base, diags.len());
-                diags.push(
-                    Diagnostic::new(file, format!("duplicate task id `{}`", t.id)).task(&*t.base).at(pos),
-                );
+                let mut d =
+                    Diagnostic::new(file, format!("duplicate task id `{}`", t.id)).task(&*t.base).at(pos);
+                if t.id.len() > t.base.len() {
+                    // Two matrix values with the same string form (`1` and `"1"`).
+                    d = d.field("matrix");
+                    d.message.push_str(": two matrix combinations give the same id");
+                }
+                diags.push(d);
             }
             Entry::Vacant(v) => {
                 v.insert(i as u32);

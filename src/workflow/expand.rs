@@ -308,38 +308,40 @@ impl<'a> Expander<'a> {
         let when = t.when.clone().or_else(|| d.when.clone());
         let description = t.description.clone().or_else(|| d.description.clone());
 
+        // A template that does not compile is reported here; its stand-in must not cause
+        // follow-up problems (an empty command, a dependency on ``).
         macro_rules! tpl {
             ($field:expr, $src:expr) => {
                 match Tpl::new(jinja, $src) {
-                    Ok(t) => t,
+                    Ok(t) => Some(t),
                     Err(e) => {
                         self.diags.push(self.task_diag(
                             name,
                             $field,
                             format!("bad template: {}", template::message(&e)),
                         ));
-                        Tpl::Literal("")
+                        None
                     }
                 }
             };
         }
         let cmd_t: Vec<Tpl> = match cmd {
-            CmdSpec::Shell(s) => vec![tpl!("cmd", s)],
+            CmdSpec::Shell(s) => vec![tpl!("cmd", s).unwrap_or(Tpl::Literal("true"))],
             CmdSpec::Argv(a) => {
                 let mut v = Vec::with_capacity(a.len());
                 for s in a {
-                    v.push(tpl!("cmd", s));
+                    v.push(tpl!("cmd", s).unwrap_or(Tpl::Literal("true")));
                 }
                 v
             }
         };
         let mut env_t = Vec::with_capacity(env_src.len());
         for (k, v) in &env_src {
-            env_t.push((*k, tpl!(&format!("env.{k}"), &v.0)));
+            env_t.push((*k, tpl!(&format!("env.{k}"), &v.0).unwrap_or(Tpl::Literal(""))));
         }
         let mut after_t = Vec::with_capacity(t.after.len());
         for a in &t.after {
-            after_t.push(tpl!("after", a));
+            after_t.extend(tpl!("after", a));
         }
         let opt = |s: &Option<Scalar>| s.as_ref().map(|s| s.0.clone());
         let (retries, retry_delay, timeout, slots, generator) =

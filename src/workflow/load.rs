@@ -72,6 +72,19 @@ pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec
         )]);
     }
     if format == Format::Yaml {
+        // libyaml reports these at the start of the file; point at the character instead.
+        if let Some((offset, c)) = text.char_indices().find(|&(_, c)| not_yaml_text(c)) {
+            return Err(vec![
+                Diagnostic::new(
+                    file,
+                    format!(
+                        "the file contains the control character U+{:04X}, which YAML does not allow",
+                        c as u32
+                    ),
+                )
+                .at(Some(line_col(text, offset))),
+            ]);
+        }
         if let Some(offset) = too_deep(text) {
             return Err(vec![
                 Diagnostic::new(file, format!("the document is nested more than {MAX_DEPTH} levels deep"))
@@ -86,7 +99,7 @@ pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec
         }),
         Format::Toml => toml::from_str::<WorkflowSpec>(text).map_err(|e| {
             let pos = e.span().map(|s| line_col(text, s.start));
-            (e.message().to_owned(), pos)
+            (e.message().trim().replace('\n', ": "), pos)
         }),
     };
     let (message, pos) = match first {
@@ -101,7 +114,21 @@ pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec
     let mut diags = generic.map(|v| schema_problems(file, format, text, v)).unwrap_or_default();
     if diags.is_empty() {
         let prefix = if pos.is_some() { "" } else { "invalid workflow: " };
-        return Err(vec![Diagnostic::new(file, format!("{prefix}{message}")).at(pos)]);
+        // serde_yaml writes the path first (`tasks.a.env: ...`): make it the field.
+        let (field, message) = match message.split_once(": ") {
+            Some((path, rest))
+                if format == Format::Yaml
+                    && !path.is_empty()
+                    && !path.contains(char::is_whitespace)
+                    && rest.chars().next().is_some_and(|c| c != ' ') =>
+            {
+                (Some(path.to_owned()), rest.to_owned())
+            }
+            _ => (None, message),
+        };
+        let mut d = Diagnostic::new(file, format!("{prefix}{message}")).at(pos);
+        d.field = field;
+        return Err(vec![d]);
     }
     // The first problem serde found is the one we know the exact position of.
     if let Some(d) = diags.iter_mut().find(|d| message.contains(&d.message)) {
@@ -152,11 +179,25 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// Characters YAML does not allow in a document (C0 controls but tab and line breaks, DEL, C1
+/// controls but NEL).
+fn not_yaml_text(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+}
+
+/// Removes serde_yaml's ` at line N column M` (the diagnostic carries the position).
 fn strip_yaml_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
+    let mut out = msg.to_owned();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let mut end = " at line ".len() + digits(rest);
+        if let Some(col) = out[i + end..].strip_prefix(" column ") {
+            end += " column ".len() + digits(col);
+        }
+        out.replace_range(i..i + end, "");
     }
+    out
 }
 
 /// Checks the top level and each task of a generically parsed document separately.
@@ -176,11 +217,17 @@ fn schema_problems(file: &str, format: Format, text: &str, mut doc: serde_yaml::
         diags.push(d);
     }
     match tasks {
-        None | Some(serde_yaml::Value::Null) => {}
+        None => {}
+        Some(serde_yaml::Value::Null) => {
+            diags.push(Diagnostic::new(file, "the workflow defines no tasks").field("tasks"))
+        }
         Some(serde_yaml::Value::Mapping(tasks)) => {
             for (name, spec) in tasks {
                 let name = match name {
                     serde_yaml::Value::String(s) => s,
+                    // As the typed parse reads them: `1:` is the task `1`.
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml::Value::Bool(b) => b.to_string(),
                     other => {
                         diags.push(Diagnostic::new(
                             file,

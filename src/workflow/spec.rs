@@ -19,19 +19,19 @@ pub struct WorkflowSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Template variables (any value); `-p key=value` overrides them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub params: IndexMap<String, serde_json::Value>,
     /// Environment for every task; values are templates.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub env: IndexMap<String, Scalar>,
     /// Defaults for every task's fields (all but `cmd`, `after` and `matrix`).
     #[serde(default)]
     pub defaults: TaskDefaults,
     /// Executors by name; `local` exists implicitly.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub executors: IndexMap<String, ExecutorSpec>,
     /// Tasks by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub tasks: IndexMap<String, TaskSpec>,
 }
 
@@ -48,7 +48,7 @@ macro_rules! task_fields {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub executor: Option<String>,
             /// Environment variables for the task; values are templates.
-            #[serde(default)]
+            #[serde(default, deserialize_with = "unique_keys")]
             pub env: IndexMap<String, Scalar>,
             /// Working directory of the command.
             #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +89,7 @@ task_fields! {
         pub after: Vec<String>,
         /// One task per combination of values: each key maps to a list, or to one
         /// `{{ expression }}` whose value is a list.
-        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty", deserialize_with = "unique_keys")]
         pub matrix: IndexMap<String, MatrixAxis>,
     }
 }
@@ -249,6 +249,34 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
         }
     }
     d.deserialize_any(V)
+}
+
+/// A mapping whose keys must be unique: YAML parsers keep the last of two equal keys, which
+/// would silently drop a task (TOML already refuses them).
+fn unique_keys<'de, D, V>(d: D) -> Result<IndexMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct M<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for M<V> {
+        type Value = IndexMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+            while let Some(k) = map.next_key::<String>()? {
+                if out.contains_key(&k) {
+                    return Err(de::Error::custom(format_args!("`{}` is defined twice", k.escape_debug())));
+                }
+                let v = map.next_value()?;
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(M(std::marker::PhantomData))
 }
 
 /// An executor definition, by `type`.

@@ -19,6 +19,11 @@ pub fn environment(max_items: usize) -> Environment<'static> {
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(64);
     env.add_filter("shell_quote", shell_quote);
+    // `{{ flag }}` prints a boolean as the file wrote it, the same as in ids and `shell_quote`.
+    env.set_formatter(|out, state, v| match v.kind() {
+        minijinja::value::ValueKind::Bool => Ok(out.write_str(&plain_string(v))?),
+        _ => minijinja::escape_formatter(out, state, v),
+    });
     env.add_function("range", move |a: i64, b: Option<i64>, step: Option<i64>| range(a, b, step, max_items));
     env
 }
@@ -62,6 +67,8 @@ fn shell_quote(v: Value) -> Result<String, Error> {
 pub fn plain_string(v: &Value) -> String {
     match v.as_str() {
         Some(s) => s.to_owned(),
+        // minijinja prints Python's `True`; the file wrote `true`.
+        None if v.kind() == minijinja::value::ValueKind::Bool => v.is_true().to_string(),
         None => v.to_string(),
     }
 }
