@@ -1,5 +1,6 @@
 //! `dagrun validate FILE...`: load each file and report every problem found.
 
+use super::graph::write_stdout;
 use crate::cli::{ReportFormat, ValidateArgs};
 use crate::error::{Error, Result, code};
 use crate::workflow::{LoadError, load_file};
@@ -7,12 +8,17 @@ use crate::workflow::{LoadError, load_file};
 pub fn run(args: &ValidateArgs) -> Result<u8> {
     let opts = args.load.options();
     let mut problems = Vec::new();
+    let mut out = String::new();
     for file in &args.files {
         match load_file(file, &opts) {
             Ok(plan) => {
                 if args.format == ReportFormat::Text {
                     let n = plan.len();
-                    println!("{}: valid, {n} task{}", file.display(), if n == 1 { "" } else { "s" });
+                    out.push_str(&format!(
+                        "{}: valid, {n} task{}\n",
+                        file.display(),
+                        if n == 1 { "" } else { "s" }
+                    ));
                 }
             }
             Err(LoadError::Invalid(d)) => problems.extend(d),
@@ -21,8 +27,8 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
     }
     match args.format {
         ReportFormat::Json => {
-            let json = serde_json::to_string_pretty(&problems).map_err(anyhow::Error::from)?;
-            println!("{json}");
+            out = serde_json::to_string_pretty(&problems).map_err(anyhow::Error::from)?;
+            out.push('\n');
         }
         ReportFormat::Text => {
             for d in &problems {
@@ -34,5 +40,6 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
             }
         }
     }
+    write_stdout(out.as_bytes())?;
     Ok(if problems.is_empty() { code::OK } else { code::INVALID })
 }

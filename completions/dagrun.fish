@@ -1,0 +1,88 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dagrun_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_dagrun_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dagrun_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dagrun_using_subcommand
+    set -l cmd (__fish_dagrun_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dagrun -n "__fish_dagrun_needs_command" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_needs_command" -s V -l version -d 'Print version'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "run" -d 'Run a workflow'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "resume" -d 'Continue a run from its state file'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "validate" -d 'Check workflow files without running them (exit 0 when valid, 3 when not)'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "graph" -d 'Print the task graph as Graphviz DOT, Mermaid or JSON'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "status" -d 'Summarise a state file'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "schema" -d 'Print the JSON Schema of the workflow file format'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "generate-docs" -d 'Write completions and man pages into a directory (used to refresh the committed ones)'
+complete -c dagrun -n "__fish_dagrun_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s j -l jobs -d 'Run at most N tasks at once, across all executors' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l state -d 'The state file (default: .dagrun/<workflow name>/state.json beside the workflow)' -r -F
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l target -d 'Run only these tasks (ids or names) and what they depend on' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l progress -d 'How to show progress' -r -f -a "auto\t'Bars on a terminal, plain lines otherwise'
+bar\t'Progress bars'
+plain\t'One line per task event'
+none\t'Nothing but the final summary'"
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l fail-fast -d 'Stop at the first failure: start nothing new and terminate running tasks'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l dry-run -d 'Print what would run, in order, and run nothing'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s j -l jobs -d 'Run at most N tasks at once' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l from -d 'Re-run these tasks (ids or names) and everything downstream of them' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l workflow -d 'Load the workflow from this file instead of the recorded path' -r -F
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l progress -d 'How to show progress' -r -f -a "auto\t'Bars on a terminal, plain lines otherwise'
+bar\t'Progress bars'
+plain\t'One line per task event'
+none\t'Nothing but the final summary'"
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l fail-fast -d 'Stop at the first failure'
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l dry-run -d 'Print what would run and run nothing'
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -l format -d '`json` prints the problems as a JSON array (for CI annotations)' -r -f -a "text\t''
+json\t''"
+complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -l format -r -f -a "dot\t''
+mermaid\t''
+json\t''"
+complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -l state -d 'Colour tasks by their status in this state file' -r -F
+complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_using_subcommand status" -l format -r -f -a "text\t''
+json\t''"
+complete -c dagrun -n "__fish_dagrun_using_subcommand status" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_using_subcommand schema" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_using_subcommand generate-docs" -s h -l help -d 'Print help'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "run" -d 'Run a workflow'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "resume" -d 'Continue a run from its state file'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "validate" -d 'Check workflow files without running them (exit 0 when valid, 3 when not)'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "graph" -d 'Print the task graph as Graphviz DOT, Mermaid or JSON'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "status" -d 'Summarise a state file'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "schema" -d 'Print the JSON Schema of the workflow file format'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "completions" -d 'Print shell completions'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages into a directory (used to refresh the committed ones)'
+complete -c dagrun -n "__fish_dagrun_using_subcommand help; and not __fish_seen_subcommand_from run resume validate graph status schema completions generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
