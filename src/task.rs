@@ -77,6 +77,8 @@ pub struct Task {
     pub slots: u32,
     pub generator: bool,
     pub description: Option<String>,
+    /// 0 for tasks of the workflow file; a generated task is one deeper than its generator.
+    pub depth: u8,
 }
 
 /// Encodes a task id as one file name: never empty, never `.`/`..`, never containing `/`.

@@ -7,11 +7,13 @@ use crate::workflow::load_file;
 use std::io::Write;
 
 pub fn run(args: &GraphArgs) -> Result<u8> {
-    let plan = load_file(&args.file, &args.load.options())?;
+    let mut plan = load_file(&args.file, &args.load.options())?;
     let statuses: Option<Vec<Option<&'static str>>> = match &args.state {
         None => None,
         Some(p) => {
             let state = crate::state::store::load(p).map_err(Error::State)?;
+            // Generated tasks are drawn too: add back what the recorded generators produced.
+            crate::state::resume::restore(&mut plan, &state, &[]);
             Some(plan.tasks.iter().map(|t| state.tasks.get(&t.id).map(|r| r.status.as_str())).collect())
         }
     };

@@ -8,10 +8,9 @@ use crate::plan::Plan;
 use crate::report::Reporter;
 use crate::scheduler::event::Tee;
 use crate::scheduler::{RunConfig, Start};
-use crate::state::hash::definition_hashes;
 use crate::state::model::StateFile;
 use crate::state::recorder::Recorder;
-use crate::state::resume::{Reconciled, Why, reconcile};
+use crate::state::resume::{Reconciled, Why, restore};
 use crate::state::store::{self, Lock};
 use crate::workflow::load::Format;
 use crate::workflow::{LoadOptions, load_file, load_text};
@@ -22,11 +21,12 @@ use std::path::{Path, PathBuf};
 const LISTED: usize = 20;
 
 pub fn run(args: &ResumeArgs) -> Result<u8> {
+    store::check(&args.state).map_err(Error::State)?;
     let lock = if args.dry_run { None } else { Some(Lock::acquire(&args.state).map_err(Error::State)?) };
     let prior = store::load(&args.state).map_err(Error::State)?;
     let mut opts = args.load.options();
     opts.recorded_params = prior.workflow.overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let plan = load_workflow(args.workflow.as_deref(), &prior, &opts)?;
+    let mut plan = load_workflow(args.workflow.as_deref(), &prior, &opts)?;
 
     let mut roots = Vec::new();
     for f in &args.from {
@@ -36,19 +36,13 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         }
         roots.extend(found);
     }
-    let forced = plan.with_descendants(&roots);
-    let hashes = definition_hashes(&plan);
-    let rec = reconcile(&plan, &hashes, &prior, &forced);
+    let (hashes, rec) = restore(&mut plan, &prior, &roots);
     print_plan(&plan, &rec);
     if args.dry_run {
         print_order(&plan, &vec![true; plan.len()], |i| !rec.done[i as usize]);
         return Ok(code::OK);
     }
-    if rec.to_run() == 0 {
-        return Ok(code::OK);
-    }
-
-    let run_dir = super::run::prepare_run_dir(&args.state)?;
+    let nothing_to_do = rec.to_run() == 0;
     let mut state = prior;
     state.workflow.name = plan.name.clone();
     state.workflow.params = plan.params.clone();
@@ -57,19 +51,38 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     }
     state.workflow.source = plan.source.text.clone();
     if let Ok(p) = plan.source.path.canonicalize() {
+        // `--workflow` may name a file of the other format; the next resume reads it as such.
+        state.workflow.format = match Format::from_path(&p) {
+            Some(Format::Toml) => "toml",
+            _ => "yaml",
+        }
+        .to_owned();
         state.workflow.path = p.display().to_string();
     }
     let Reconciled { done, attempts, records, .. } = rec;
     state.tasks = records;
+    // Keep the output of generators whose tasks are restored; the others run again.
+    state.generators.retain(|id, _| plan.get(id).is_some_and(|i| done[i as usize]));
+    if nothing_to_do {
+        // Still record what resume learned (removed tasks dropped, the workflow as it is now,
+        // a killed run's journal folded in), so that `status` agrees with it.
+        state.run.epoch += 1; // a leftover journal names the old epoch: ignored, then removed
+        state.run.pid = None;
+        state.run.outcome = Some("succeeded".to_owned());
+        store::write_snapshot(&args.state, &state).map_err(Error::State)?;
+        store::remove_journal(&args.state);
+        return Ok(code::OK);
+    }
+    let run_dir = super::run::prepare_run_dir(&args.state)?;
     let lock = lock.expect("locked unless dry-run");
     let mut recorder =
         Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
     let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
-    let mut reporter = Reporter::new(&plan, mode(args.progress));
+    let mut reporter = Reporter::new(mode(args.progress));
     let start = Start { selected: vec![true; plan.len()], done, attempts };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
-        drive(&plan, &cfg, start, &mut sinks)?
+        drive(&mut plan, &cfg, start, &mut sinks)?
     };
     reporter.summary(&outcome, Some(&resume_command(&args.state)));
     Ok(exit_code(&outcome))

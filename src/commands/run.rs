@@ -21,7 +21,7 @@ use std::time::Duration;
 pub const GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: &RunArgs) -> Result<u8> {
-    let plan = load_file(&args.file, &args.load.options())?;
+    let mut plan = load_file(&args.file, &args.load.options())?;
     let selected = select(&plan, &args.target)?;
     if args.dry_run {
         print_order(&plan, &selected, |_| true);
@@ -36,10 +36,11 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let mut recorder =
         Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes).map_err(Error::State)?;
     let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
-    let mut reporter = Reporter::new(&plan, mode(args.progress));
+    let mut reporter = Reporter::new(mode(args.progress));
+    let start = Start::fresh(&plan, selected);
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
-        drive(&plan, &cfg, Start::fresh(&plan, selected), &mut sinks)?
+        drive(&mut plan, &cfg, start, &mut sinks)?
     };
     reporter.summary(&outcome, Some(&resume_command(&state_path)));
     Ok(exit_code(&outcome))
@@ -68,6 +69,7 @@ pub fn fresh_state(plan: &Plan, overrides: &[(String, serde_json::Value)]) -> an
         },
         run: RunRecord::default(),
         tasks: plan.tasks.iter().map(|t| (t.id.clone(), TaskRecord::pending(None))).collect(),
+        generators: Default::default(),
     })
 }
 
@@ -93,7 +95,7 @@ pub fn mode(p: Progress) -> Mode {
 /// Runs the scheduler on a single-threaded runtime: attempts are processes, so one thread
 /// driving them is enough and keeps event order simple.
 pub fn drive(
-    plan: &Plan,
+    plan: &mut Plan,
     cfg: &RunConfig,
     start: Start,
     sink: &mut dyn crate::scheduler::event::EventSink,

@@ -64,9 +64,13 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
         .append(true)
         .open(&a.log)
         .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
+    let out = match &a.stdout {
+        Some(p) => std::fs::File::create(p)
+            .map_err(|e| AttemptEnd::NotStarted(format!("cannot create `{}`: {e}", p.display())))?,
+        None => log
+            .try_clone()
+            .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?,
+    };
     let (program, mut cmd) = match &a.cmd {
         Command::Shell(s) => {
             let mut c = tokio::process::Command::new("sh");
@@ -81,8 +85,8 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     };
     cmd.envs(a.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2))
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(log))
         .process_group(0)
         .kill_on_drop(false);
     if let Some(dir) = &a.workdir {

@@ -31,8 +31,10 @@ pub struct Attempt {
     pub env: Vec<(String, String)>,
     pub workdir: Option<PathBuf>,
     pub timeout: Option<Duration>,
-    /// Receives stdout and stderr.
+    /// Receives stderr, and stdout unless `stdout` is set.
     pub log: PathBuf,
+    /// Receives stdout separately (a generator's output is its task list).
+    pub stdout: Option<PathBuf>,
     /// How long a terminated task may take to exit before it is killed.
     pub grace: Duration,
 }

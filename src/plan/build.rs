@@ -2,7 +2,7 @@
 //! duplicate ids, cycles (reported as full paths). Nothing here recurses on graph depth, so a
 //! million-task chain is as safe as a wide graph.
 
-use super::{Plan, Source};
+use super::{Adjacency, Plan, Source};
 use crate::diag::{Diagnostic, suggest};
 use crate::workflow::expand::Expanded;
 use crate::workflow::load::{Format, locate_task};
@@ -19,15 +19,17 @@ pub fn build(
     ex: Expanded,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Plan> {
-    let Expanded { name, params, env, executors, tasks, after, bases } = ex;
+    let Expanded { name, params, env, executors, tasks, after, bases, defaults, max_tasks } = ex;
     let n = tasks.len();
     let locate =
         |task: &str, count: usize| if count < 200 { locate_task(&source.text, format, task) } else { None };
 
     let mut index: HashMap<String, u32> = HashMap::with_capacity(n);
+    let mut duplicates = false;
     for (i, t) in tasks.iter().enumerate() {
         match index.entry(t.id.clone()) {
             Entry::Occupied(_) => {
+                duplicates = true;
                 let pos = locate(&t.base, diags.len());
                 let mut d =
                     Diagnostic::new(file, format!("duplicate task id `{}`", t.id)).task(&*t.base).at(pos);
@@ -43,9 +45,16 @@ pub fn build(
             }
         }
     }
+    // A task without a matrix is one instance whose id is its name, which `index` resolves
+    // before `by_base` is asked: leaving such tasks out saves two hash operations per task.
+    let single = |b: &str, r: &std::ops::Range<usize>| r.len() == 1 && tasks[r.start].id == b;
     let by_base: HashMap<&str, std::ops::Range<usize>> =
-        bases.iter().map(|(b, r)| (&**b, r.clone())).collect();
-    for (b, _) in &bases {
+        bases.iter().filter(|(b, r)| !single(b, r)).map(|(b, r)| (&**b, r.clone())).collect();
+    for (b, r) in &bases {
+        if !duplicates && single(b, r) {
+            // Ids are unique, so `b` names this very task.
+            continue;
+        }
         // A base name equal to another task's instance id would make `after` ambiguous.
         if let Some(&i) = index.get(&**b) {
             if *tasks[i as usize].base != **b {
@@ -63,11 +72,12 @@ pub fn build(
         }
     }
 
-    let mut deps: Vec<Vec<u32>> = Vec::with_capacity(n);
+    let mut deps = Adjacency::with_capacity(n, after.iter().map(Vec::len).sum());
+    let mut d: Vec<u32> = Vec::new();
     let mut suggestions = 0;
     for (i, entries) in after.into_iter().enumerate() {
         let t = &tasks[i];
-        let mut d: Vec<u32> = Vec::with_capacity(entries.len());
+        d.clear();
         for a in &entries {
             if let Some(&j) = index.get(a.as_str()) {
                 d.push(j);
@@ -110,15 +120,9 @@ pub fn build(
             );
             d.remove(k);
         }
-        deps.push(d);
+        deps.push(&d);
     }
-
-    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (i, d) in deps.iter().enumerate() {
-        for &j in d {
-            dependents[j as usize].push(i as u32);
-        }
-    }
+    let dependents = deps.reversed();
 
     let order = match topo_order(&deps, &dependents) {
         Ok(order) => order,
@@ -143,20 +147,42 @@ pub fn build(
     if !diags.is_empty() {
         return None;
     }
-    Some(Plan { name, source, params, env, executors, tasks, index, deps, dependents, order })
+    Some(Plan {
+        name,
+        source,
+        params,
+        env,
+        executors,
+        tasks,
+        index,
+        deps,
+        dependents,
+        order,
+        defaults,
+        max_tasks,
+    })
 }
 
 /// Kahn's algorithm, taking ready tasks in index order so the order follows the file.
 /// On a cycle, returns which tasks could not be ordered.
-fn topo_order(deps: &[Vec<u32>], dependents: &[Vec<u32>]) -> Result<Vec<u32>, Vec<bool>> {
+pub(super) fn topo_order(deps: &Adjacency, dependents: &Adjacency) -> Result<Vec<u32>, Vec<bool>> {
     let n = deps.len();
-    let mut missing: Vec<u32> = deps.iter().map(|d| d.len() as u32).collect();
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> =
-        (0..n as u32).filter(|&i| missing[i as usize] == 0).map(std::cmp::Reverse).collect();
+    let mut missing: Vec<u32> = (0..n as u32).map(|i| deps.get(i).len() as u32).collect();
+    // The tasks ready from the start are already in index order: only those that become ready
+    // later go through the heap, and the smaller of the two heads is taken next.
+    let initial: Vec<u32> = (0..n as u32).filter(|&i| missing[i as usize] == 0).collect();
+    let mut initial = initial.into_iter().peekable();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> = Default::default();
     let mut order = Vec::with_capacity(n);
-    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+    loop {
+        let i = match (initial.peek(), ready.peek()) {
+            (Some(&a), Some(&std::cmp::Reverse(b))) if b < a => ready.pop().map(|r| r.0),
+            (Some(_), _) => initial.next(),
+            (None, _) => ready.pop().map(|r| r.0),
+        };
+        let Some(i) = i else { break };
         order.push(i);
-        for &j in &dependents[i as usize] {
+        for &j in dependents.get(i) {
             missing[j as usize] -= 1;
             if missing[j as usize] == 0 {
                 ready.push(std::cmp::Reverse(j));
@@ -168,15 +194,15 @@ fn topo_order(deps: &[Vec<u32>], dependents: &[Vec<u32>]) -> Result<Vec<u32>, Ve
 
 /// One cycle per strongly connected component among the unordered tasks, each as a path
 /// `a, b, ..., a` where every task depends on the next.
-fn cycles(deps: &[Vec<u32>], remaining: &[bool]) -> Vec<Vec<u32>> {
+pub(super) fn cycles(deps: &Adjacency, remaining: &[bool]) -> Vec<Vec<u32>> {
     use petgraph::graphmap::DiGraphMap;
     let mut g: DiGraphMap<u32, ()> = DiGraphMap::new();
-    for (i, d) in deps.iter().enumerate() {
+    for i in 0..deps.len() {
         if !remaining[i] {
             continue;
         }
         g.add_node(i as u32);
-        for &j in d {
+        for &j in deps.get(i as u32) {
             if remaining[j as usize] {
                 g.add_edge(i as u32, j, ());
             }
@@ -203,7 +229,7 @@ fn cycles(deps: &[Vec<u32>], remaining: &[bool]) -> Vec<Vec<u32>> {
                 }
                 pos.insert(cur, path.len());
                 path.push(cur);
-                cur = deps[cur as usize].iter().copied().filter(|j| inside.contains(j)).min().unwrap_or(cur);
+                cur = deps.get(cur).iter().copied().filter(|j| inside.contains(j)).min().unwrap_or(cur);
             }
         })
         .collect()
@@ -213,13 +239,16 @@ fn cycles(deps: &[Vec<u32>], remaining: &[bool]) -> Vec<Vec<u32>> {
 mod tests {
     use super::*;
 
-    fn graph(edges: &[(u32, u32)], n: usize) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
-        let mut deps = vec![Vec::new(); n];
-        let mut dependents = vec![Vec::new(); n];
+    fn graph(edges: &[(u32, u32)], n: usize) -> (Adjacency, Adjacency) {
+        let mut lists = vec![Vec::new(); n];
         for &(a, b) in edges {
-            deps[a as usize].push(b);
-            dependents[b as usize].push(a);
+            lists[a as usize].push(b);
         }
+        let mut deps = Adjacency::with_capacity(n, edges.len());
+        for l in &lists {
+            deps.push(l);
+        }
+        let dependents = deps.reversed();
         (deps, dependents)
     }
 

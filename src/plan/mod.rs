@@ -6,6 +6,7 @@
 
 mod build;
 pub mod render;
+pub mod splice;
 
 pub use build::build;
 
@@ -72,6 +73,58 @@ pub struct Source {
     pub text: String,
 }
 
+/// One index list per task, stored flat (compressed sparse rows): two allocations for the whole
+/// graph instead of one per task, which matters for million-task workflows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Adjacency {
+    /// Task `i`'s list is `items[start[i]..start[i + 1]]`; `start` has one entry more than tasks.
+    start: Vec<usize>,
+    items: Vec<u32>,
+}
+
+impl Adjacency {
+    pub(crate) fn with_capacity(tasks: usize, items: usize) -> Self {
+        let mut start = Vec::with_capacity(tasks + 1);
+        start.push(0);
+        Adjacency { start, items: Vec::with_capacity(items) }
+    }
+
+    /// Appends the next task's list.
+    pub(crate) fn push(&mut self, list: &[u32]) {
+        self.items.extend_from_slice(list);
+        self.start.push(self.items.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    pub(crate) fn get(&self, i: u32) -> &[u32] {
+        &self.items[self.start[i as usize]..self.start[i as usize + 1]]
+    }
+
+    /// The same edges the other way round, each list in increasing order.
+    pub(crate) fn reversed(&self) -> Adjacency {
+        let n = self.len();
+        let mut start = vec![0usize; n + 1];
+        for &j in &self.items {
+            start[j as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; self.items.len()];
+        for i in 0..n {
+            for &j in self.get(i as u32) {
+                items[fill[j as usize]] = i as u32;
+                fill[j as usize] += 1;
+            }
+        }
+        Adjacency { start, items }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
@@ -82,10 +135,14 @@ pub struct Plan {
     pub executors: IndexMap<String, ExecutorDef>,
     pub tasks: Vec<Task>,
     pub index: HashMap<String, u32>,
-    deps: Vec<Vec<u32>>,
-    dependents: Vec<Vec<u32>>,
+    deps: Adjacency,
+    dependents: Adjacency,
     /// A topological order: each task after all its dependencies, otherwise file order.
     pub order: Vec<u32>,
+    /// The workflow's `defaults`, for tasks generators add.
+    pub defaults: crate::workflow::spec::TaskDefaults,
+    /// The most tasks the plan may grow to.
+    pub max_tasks: usize,
 }
 
 impl Plan {
@@ -98,11 +155,11 @@ impl Plan {
     }
 
     pub fn deps(&self, i: u32) -> &[u32] {
-        &self.deps[i as usize]
+        self.deps.get(i)
     }
 
     pub fn dependents(&self, i: u32) -> &[u32] {
-        &self.dependents[i as usize]
+        self.dependents.get(i)
     }
 
     pub fn get(&self, id: &str) -> Option<u32> {
@@ -141,5 +198,47 @@ impl Plan {
             stack.extend(next(i).iter().copied().filter(|&j| !seen[j as usize]));
         }
         seen
+    }
+}
+
+impl Plan {
+    /// Appends tasks a generator added: `deps` are their dependency lists; every existing
+    /// dependent of `generator` also comes to depend on `sinks`.
+    pub(crate) fn extend(&mut self, generator: u32, tasks: Vec<Task>, deps: Vec<Vec<u32>>, sinks: &[u32]) {
+        let old = self.len();
+        let mut waits = vec![false; old];
+        for &j in self.dependents(generator) {
+            waits[j as usize] = true;
+        }
+        let extra = if waits.iter().any(|&w| w) { sinks.len() * old } else { 0 };
+        let mut all = Adjacency::with_capacity(
+            old + tasks.len(),
+            deps.iter().map(Vec::len).sum::<usize>() + extra.min(1 << 20),
+        );
+        let mut row = Vec::new();
+        for i in 0..old as u32 {
+            if waits[i as usize] {
+                row.clear();
+                row.extend_from_slice(self.deps(i));
+                row.extend_from_slice(sinks);
+                row.sort_unstable();
+                row.dedup();
+                all.push(&row);
+            } else {
+                all.push(self.deps(i));
+            }
+        }
+        for d in &deps {
+            all.push(d);
+        }
+        self.dependents = all.reversed();
+        self.deps = all;
+        for (k, t) in tasks.iter().enumerate() {
+            self.index.insert(t.id.clone(), (old + k) as u32);
+        }
+        self.tasks.extend(tasks);
+        let n = self.tasks.len() as u32;
+        // The splice checked for cycles, so this is always a full order.
+        self.order = build::topo_order(&self.deps, &self.dependents).unwrap_or_else(|_| (0..n).collect());
     }
 }

@@ -65,6 +65,7 @@ impl Bars {
             Event::Retrying { task, .. } => {
                 v.running.shift_remove(task);
             }
+            Event::TasksAdded { added, .. } => self.overall.inc_length(added.len() as u64),
             Event::Finished { task, status, .. } => {
                 v.running.shift_remove(task);
                 if *status == Status::Failed {

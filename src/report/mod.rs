@@ -33,13 +33,12 @@ pub fn color_allowed() -> bool {
 
 /// A failed task, remembered for the summary.
 struct Failure {
-    task: u32,
+    id: String,
     why: String,
     log: Option<PathBuf>,
 }
 
-pub struct Reporter<'p> {
-    plan: &'p Plan,
+pub struct Reporter {
     mode: Mode,
     bar: Option<bar::Bars>,
     failures: Vec<Failure>,
@@ -47,18 +46,12 @@ pub struct Reporter<'p> {
     cwd: PathBuf,
 }
 
-impl<'p> Reporter<'p> {
-    pub fn new(plan: &'p Plan, mode: Mode) -> Reporter<'p> {
+impl Reporter {
+    pub fn new(mode: Mode) -> Reporter {
         if !color_allowed() {
             console::set_colors_enabled_stderr(false);
         }
-        Reporter {
-            plan,
-            mode,
-            bar: None,
-            failures: Vec::new(),
-            cwd: std::env::current_dir().unwrap_or_default(),
-        }
+        Reporter { mode, bar: None, failures: Vec::new(), cwd: std::env::current_dir().unwrap_or_default() }
     }
 
     fn show_path(&self, p: &Path) -> String {
@@ -66,8 +59,8 @@ impl<'p> Reporter<'p> {
     }
 
     /// A failure as printed when it happens: the reason, the log path and the log's last lines.
-    fn failure_block(&self, task: u32, why: &str, log: Option<&Path>) -> String {
-        let mut s = format!("failed   {}: {why}", self.plan.task(task).id);
+    fn failure_block(&self, id: &str, why: &str, log: Option<&Path>) -> String {
+        let mut s = format!("failed   {id}: {why}");
         if let Some(log) = log {
             s.push_str(&format!("\n         log: {}", self.show_path(log)));
             for line in tail(log, 10) {
@@ -117,7 +110,7 @@ impl<'p> Reporter<'p> {
         if !self.failures.is_empty() {
             s.push_str("failed tasks:\n");
             for f in &self.failures {
-                s.push_str(&format!("  {}: {}", self.plan.task(f.task).id, f.why));
+                s.push_str(&format!("  {}: {}", f.id, f.why));
                 if let Some(l) = &f.log {
                     s.push_str(&format!(" (log: {})", self.show_path(l)));
                 }
@@ -132,27 +125,30 @@ impl<'p> Reporter<'p> {
     }
 }
 
-impl EventSink for Reporter<'_> {
-    fn event(&mut self, e: &Event) -> anyhow::Result<()> {
+impl EventSink for Reporter {
+    fn event(&mut self, plan: &Plan, e: &Event) -> anyhow::Result<()> {
         if let (Mode::Bar, Event::RunStarted { total, done }) = (self.mode, e) {
             self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
         }
         if let Event::Finished { task, status: Status::Failed, end, log, .. } = e {
             let why = end.as_ref().map_or_else(|| "failed".to_owned(), AttemptEnd::describe);
-            let block = self.failure_block(*task, &why, log.as_deref());
+            // An attempt that could not start (a missing workdir) may have no log at all.
+            let log = log.as_ref().filter(|l| l.exists());
+            let id = plan.task(*task).id.clone();
+            let block = self.failure_block(&id, &why, log.map(PathBuf::as_path));
             if self.mode != Mode::None {
                 self.print(&block);
             }
-            self.failures.push(Failure { task: *task, why, log: log.clone() });
+            self.failures.push(Failure { id, why, log: log.cloned() });
         }
         match self.mode {
             Mode::Bar => {
                 if let Some(b) = &mut self.bar {
-                    b.event(self.plan, e);
+                    b.event(plan, e);
                 }
             }
             Mode::Plain => {
-                if let Some(line) = plain::line(self.plan, e) {
+                if let Some(line) = plain::line(plan, e) {
                     self.print(&line);
                 }
             }

@@ -42,6 +42,10 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
                 Status::Pending | Status::Running => return None,
             }
         }
+        Event::TasksAdded { generator, added, .. } => {
+            let n = added.len();
+            format!("added    {n} task{} from {}", if n == 1 { "" } else { "s" }, plan.task(*generator).id)
+        }
         Event::RunFinished(_) => return None,
     })
 }

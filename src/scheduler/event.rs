@@ -2,6 +2,7 @@
 //! file: reporters and the state recorder are `EventSink`s that consume these events, in order,
 //! synchronously — so a sink that records a success has done so before any dependent starts.
 
+use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -44,6 +45,8 @@ pub enum AttemptEnd {
     Cancelled,
     /// The command could not be started (missing program, bad workdir, log not writable).
     NotStarted(String),
+    /// A generator exited 0 but its output was refused (every problem, one per line).
+    Rejected(String),
 }
 
 impl AttemptEnd {
@@ -67,6 +70,7 @@ impl AttemptEnd {
             AttemptEnd::TimedOut(t) => format!("timed out after {}", humantime::format_duration(*t)),
             AttemptEnd::Cancelled => "interrupted".into(),
             AttemptEnd::NotStarted(m) => m.clone(),
+            AttemptEnd::Rejected(m) => format!("its output was refused:\n{m}"),
         }
     }
 }
@@ -100,14 +104,18 @@ pub enum Event {
         elapsed: Duration,
         at: SystemTime,
     },
+    /// Generator `generator` succeeded and its output added the tasks `added` (indices at the
+    /// end of the plan). `output` is the fragment text, kept so resume can add them again.
+    TasksAdded { generator: u32, added: std::ops::Range<u32>, output: std::sync::Arc<str> },
     /// The run is over.
     RunFinished(Box<Outcome>),
 }
 
 /// Consumes events. An error stops the run (a state file that cannot be written must not be
 /// trusted to resume from).
+/// The plan is lent with each event: it grows while the run goes (generators).
 pub trait EventSink {
-    fn event(&mut self, event: &Event) -> anyhow::Result<()>;
+    fn event(&mut self, plan: &Plan, event: &Event) -> anyhow::Result<()>;
 }
 
 /// How the run ended.
@@ -141,9 +149,9 @@ impl Outcome {
 pub struct Tee<'a>(pub Vec<&'a mut dyn EventSink>);
 
 impl EventSink for Tee<'_> {
-    fn event(&mut self, event: &Event) -> anyhow::Result<()> {
+    fn event(&mut self, plan: &Plan, event: &Event) -> anyhow::Result<()> {
         for s in &mut self.0 {
-            s.event(event)?;
+            s.event(plan, event)?;
         }
         Ok(())
     }

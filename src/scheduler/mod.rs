@@ -12,7 +12,9 @@ use crate::plan::Plan;
 use crate::task::file_name_for;
 use event::{AttemptEnd, Event, EventSink, Outcome, SkipReason, Status};
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -55,18 +57,18 @@ struct Running {
 }
 
 pub async fn run(
-    plan: &Plan,
+    plan: &mut Plan,
     cfg: &RunConfig,
     start: Start,
     sink: &mut dyn EventSink,
 ) -> anyhow::Result<Outcome> {
     let clock = Instant::now();
     let n = plan.len();
-    let total = (0..n).filter(|&i| start.selected[i]).count();
+    let mut total = (0..n).filter(|&i| start.selected[i]).count();
     let already = (0..n).filter(|&i| start.selected[i] && start.done[i]).count();
-    sink.event(&Event::RunStarted { total, done: already })?;
+    sink.event(plan, &Event::RunStarted { total, done: already })?;
 
-    let exec_index: Vec<usize> =
+    let mut exec_index: Vec<usize> =
         plan.tasks.iter().map(|t| plan.executors.get_index_of(&*t.executor).unwrap_or(0)).collect();
     let mut free: Vec<u32> = plan.executors.values().map(|e| e.slots).collect();
     let mut queues: Vec<VecDeque<u32>> = vec![VecDeque::new(); free.len()];
@@ -100,16 +102,19 @@ pub async fn run(
                         SkipReason::DependencyFailed => outcome.skipped += 1,
                         SkipReason::ConditionNotMet => outcome.not_needed += 1,
                     }
-                    sink.event(&Event::Finished {
-                        task: i,
-                        status: Status::Skipped,
-                        attempt: attempts[i as usize],
-                        end: None,
-                        skip: Some(reason),
-                        log: None,
-                        elapsed: Duration::ZERO,
-                        at: SystemTime::now(),
-                    })?;
+                    sink.event(
+                        plan,
+                        &Event::Finished {
+                            task: i,
+                            status: Status::Skipped,
+                            attempt: attempts[i as usize],
+                            end: None,
+                            skip: Some(reason),
+                            log: None,
+                            elapsed: Duration::ZERO,
+                            at: SystemTime::now(),
+                        },
+                    )?;
                 }
             }
         }
@@ -129,16 +134,21 @@ pub async fn run(
                     tries[i as usize] += 1;
                     let attempt = attempts[i as usize];
                     let log = logs.join(format!("{}.{attempt}.log", file_name_for(&t.id)));
-                    sink.event(&Event::Started {
-                        task: i,
-                        attempt,
-                        log: log.clone(),
-                        host: None,
-                        at: SystemTime::now(),
-                    })?;
+                    let stdout =
+                        t.generator.then(|| logs.join(format!("{}.{attempt}.out", file_name_for(&t.id))));
+                    sink.event(
+                        plan,
+                        &Event::Started {
+                            task: i,
+                            attempt,
+                            log: log.clone(),
+                            host: None,
+                            at: SystemTime::now(),
+                        },
+                    )?;
                     running[i as usize] =
                         Some(Running { started: Instant::now(), attempt, tries: tries[i as usize] });
-                    let a = attempt_for(plan, i, attempt, log, cfg);
+                    let a = attempt_for(plan, i, attempt, log, stdout, cfg);
                     let rx = cancel_rx.clone();
                     attempts_set.spawn(async move { (i, exec::local::run(&a, rx).await) });
                 }
@@ -151,16 +161,30 @@ pub async fn run(
 
         tokio::select! {
             Some(joined) = attempts_set.join_next() => {
-                let (i, end) = joined?;
-                let t = plan.task(i);
-                free[exec_index[i as usize]] += t.slots;
+                let (i, mut end) = joined?;
+                let (slots, retries, retry_delay, generator) = {
+                    let t = plan.task(i);
+                    (t.slots, t.retries, t.retry_delay, t.generator)
+                };
+                free[exec_index[i as usize]] += slots;
                 running_count -= 1;
                 let r = running[i as usize].take().expect("a finished task was running");
-                let log = logs.join(format!("{}.{}.log", file_name_for(&t.id), r.attempt));
+                let file = file_name_for(&plan.task(i).id);
+                let log = logs.join(format!("{file}.{}.log", r.attempt));
+                // A generator's success adds the tasks it printed, before anything after it
+                // is decided; output that is not a valid task list fails it instead.
+                let mut added = None;
+                if generator && end.succeeded() {
+                    let out = logs.join(format!("{file}.{}.out", r.attempt));
+                    match generate(plan, i, &out) {
+                        Ok(a) => added = a,
+                        Err(why) => end = AttemptEnd::Rejected(why),
+                    }
+                }
                 let retryable = !end.succeeded() && end != AttemptEnd::Cancelled;
-                if retryable && r.tries <= t.retries && !stopping {
-                    let delay = t.retry_delay.saturating_mul(1u32 << (r.tries - 1).min(20));
-                    sink.event(&Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
+                if retryable && r.tries <= retries && !stopping {
+                    let delay = retry_delay.saturating_mul(1u32 << (r.tries - 1).min(20));
+                    sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
                     awaiting_retry[i as usize] = true;
                     retry_timers.spawn(async move {
                         tokio::time::sleep(delay).await;
@@ -181,7 +205,7 @@ pub async fn run(
                     _ => outcome.failed.push(i),
                 }
                 decided += 1;
-                sink.event(&Event::Finished {
+                sink.event(plan, &Event::Finished {
                     task: i,
                     status,
                     attempt: r.attempt,
@@ -194,6 +218,19 @@ pub async fn run(
                 if status == Status::Failed && cfg.fail_fast && !stopping {
                     stopping = true;
                     let _ = cancel_tx.send(Cancel::Terminate);
+                }
+                if let Some((range, output)) = added {
+                    let old = range.start as usize;
+                    for k in range.clone() {
+                        exec_index.push(plan.executors.get_index_of(&*plan.task(k).executor).unwrap_or(0));
+                    }
+                    running.resize_with(plan.len(), || None);
+                    attempts.resize(plan.len(), 0);
+                    tries.resize(plan.len(), 0);
+                    awaiting_retry.resize(plan.len(), false);
+                    tracker.grow(plan, old, i);
+                    total += range.len();
+                    sink.event(plan, &Event::TasksAdded { generator: i, added: range, output })?;
                 }
                 if status != Status::Interrupted {
                     pending_decisions.extend(tracker.finish(plan, i, status, None));
@@ -237,25 +274,50 @@ pub async fn run(
         if awaiting_retry[i as usize] {
             decided += 1;
             outcome.interrupted += 1;
-            sink.event(&Event::Finished {
-                task: i,
-                status: Status::Interrupted,
-                attempt: attempts[i as usize],
-                end: Some(AttemptEnd::Cancelled),
-                skip: None,
-                log: None,
-                elapsed: Duration::ZERO,
-                at: SystemTime::now(),
-            })?;
+            sink.event(
+                plan,
+                &Event::Finished {
+                    task: i,
+                    status: Status::Interrupted,
+                    attempt: attempts[i as usize],
+                    end: Some(AttemptEnd::Cancelled),
+                    skip: None,
+                    log: None,
+                    elapsed: Duration::ZERO,
+                    at: SystemTime::now(),
+                },
+            )?;
         }
     }
     outcome.pending = total - decided;
     outcome.elapsed = clock.elapsed();
-    sink.event(&Event::RunFinished(Box::new(outcome.clone())))?;
+    sink.event(plan, &Event::RunFinished(Box::new(outcome.clone())))?;
     Ok(outcome)
 }
 
-fn attempt_for(plan: &Plan, i: u32, number: u32, log: PathBuf, cfg: &RunConfig) -> Attempt {
+/// Tasks a generator added, and the output that defined them.
+type Added = (Range<u32>, Arc<str>);
+
+/// Reads a generator's output and splices the tasks it defines into the plan.
+fn generate(
+    plan: &mut Plan,
+    i: u32,
+    out: &std::path::Path,
+) -> Result<Option<Added>, String> {
+    let text = crate::plan::splice::read_output(out)?;
+    let range =
+        crate::plan::splice::splice(plan, i, &text).map_err(|d| crate::diag::Diagnostics(d).to_string())?;
+    Ok((!range.is_empty()).then(|| (range, Arc::from(text))))
+}
+
+fn attempt_for(
+    plan: &Plan,
+    i: u32,
+    number: u32,
+    log: PathBuf,
+    stdout: Option<PathBuf>,
+    cfg: &RunConfig,
+) -> Attempt {
     let t = plan.task(i);
     let mut env = Vec::with_capacity(plan.env.len() + t.env.len() + 3);
     env.extend(plan.env.iter().cloned());
@@ -278,6 +340,7 @@ fn attempt_for(plan: &Plan, i: u32, number: u32, log: PathBuf, cfg: &RunConfig) 
         workdir,
         timeout: t.timeout,
         log,
+        stdout,
         grace: cfg.grace,
     }
 }

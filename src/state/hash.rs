@@ -13,45 +13,46 @@ use sha2::{Digest, Sha256};
 /// Hex digests (32 chars) for every task, computed in topological order.
 pub fn definition_hashes(plan: &Plan) -> Vec<String> {
     let mut out = vec![String::new(); plan.len()];
-    let mut dep_hashes: Vec<&str> = Vec::new();
     for &i in &plan.order {
-        let t = plan.task(i);
-        let mut h = Sha256::new();
-        field(&mut h, b"dagrun-task-v1");
-        match &t.cmd {
-            Command::Shell(s) => {
-                field(&mut h, b"sh");
-                field(&mut h, s.as_bytes());
-            }
-            Command::Argv(argv) => {
-                field(&mut h, b"argv");
-                field(&mut h, &(argv.len() as u64).to_le_bytes());
-                for a in argv {
-                    field(&mut h, a.as_bytes());
-                }
-            }
-        }
-        let env = effective_env(&plan.env, &t.env);
-        field(&mut h, &(env.len() as u64).to_le_bytes());
-        for (k, v) in env {
-            field(&mut h, k.as_bytes());
-            field(&mut h, v.as_bytes());
-        }
-        field(&mut h, t.workdir.as_deref().unwrap_or("").as_bytes());
-        field(&mut h, t.executor.as_bytes());
-        dep_hashes.clear();
-        // Dependencies come earlier in `order`, so their digests are already final.
-        let deps = plan.deps(i);
-        let mut d: Vec<(&str, u32)> = deps.iter().map(|&d| (plan.task(d).id.as_str(), d)).collect();
-        d.sort_unstable();
-        field(&mut h, &(d.len() as u64).to_le_bytes());
-        for (_, j) in d {
-            field(&mut h, out[j as usize].as_bytes());
-        }
-        let digest = h.finalize();
-        out[i as usize] = hex(&digest[..16]);
+        out[i as usize] = task_hash(plan, i, &out);
     }
     out
+}
+
+/// The digest of task `i`, given the digests of its dependencies in `known`.
+pub fn task_hash(plan: &Plan, i: u32, known: &[String]) -> String {
+    let t = plan.task(i);
+    let mut h = Sha256::new();
+    field(&mut h, b"dagrun-task-v1");
+    match &t.cmd {
+        Command::Shell(s) => {
+            field(&mut h, b"sh");
+            field(&mut h, s.as_bytes());
+        }
+        Command::Argv(argv) => {
+            field(&mut h, b"argv");
+            field(&mut h, &(argv.len() as u64).to_le_bytes());
+            for a in argv {
+                field(&mut h, a.as_bytes());
+            }
+        }
+    }
+    let env = effective_env(&plan.env, &t.env);
+    field(&mut h, &(env.len() as u64).to_le_bytes());
+    for (k, v) in env {
+        field(&mut h, k.as_bytes());
+        field(&mut h, v.as_bytes());
+    }
+    field(&mut h, t.workdir.as_deref().unwrap_or("").as_bytes());
+    field(&mut h, t.executor.as_bytes());
+    let mut d: Vec<(&str, u32)> = plan.deps(i).iter().map(|&d| (plan.task(d).id.as_str(), d)).collect();
+    d.sort_unstable();
+    field(&mut h, &(d.len() as u64).to_le_bytes());
+    for (_, j) in d {
+        field(&mut h, known.get(j as usize).map_or("", String::as_str).as_bytes());
+    }
+    let digest = h.finalize();
+    hex(&digest[..16])
 }
 
 /// The workflow env overlaid by the task's, sorted by name: order in the file does not matter.

@@ -20,6 +20,18 @@ pub struct StateFile {
     #[serde(default)]
     pub run: RunRecord,
     pub tasks: IndexMap<String, TaskRecord>,
+    /// The output of each generator that succeeded, by generator id, so that resume restores
+    /// the tasks it added without running it again.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub generators: IndexMap<String, GeneratorRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRecord {
+    /// The generator's definition hash when it produced `output`.
+    pub hash: String,
+    /// What it printed: a `{tasks: ...}` document.
+    pub output: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,7 +2,10 @@
 //! the run goes. Each transition is one journal line written before the scheduler moves on, so a
 //! task's success is on disk before any of its dependents starts.
 
-use super::model::{CONDITION_NOT_MET, DEPENDENCY_FAILED, RunRecord, StateFile, TaskRecord, timestamp};
+use super::hash::task_hash;
+use super::model::{
+    CONDITION_NOT_MET, DEPENDENCY_FAILED, GeneratorRecord, RunRecord, StateFile, TaskRecord, timestamp,
+};
 use super::store::{self, Journal, Lock};
 use crate::plan::Plan;
 use crate::scheduler::event::{Event, EventSink, SkipReason, Status};
@@ -10,28 +13,29 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-pub struct Recorder<'p> {
-    plan: std::marker::PhantomData<&'p Plan>,
+pub struct Recorder {
     path: PathBuf,
     run_dir: PathBuf,
     state: StateFile,
+    /// Definition hashes: those of tasks done before the run, and of each task as it starts
+    /// (its dependencies may have grown by then: a generator adds to them).
     hashes: Vec<String>,
     journal: Journal,
     started: Instant,
     _lock: Lock,
 }
 
-impl<'p> Recorder<'p> {
+impl Recorder {
     /// Takes over `state` (whose `tasks` are in plan order, one per plan task): writes it as a
     /// new snapshot with a new epoch and opens its journal.
     pub fn start(
-        plan: &'p Plan,
+        plan: &Plan,
         path: &Path,
         run_dir: &Path,
         lock: Lock,
         mut state: StateFile,
         hashes: Vec<String>,
-    ) -> Result<Recorder<'p>> {
+    ) -> Result<Recorder> {
         debug_assert_eq!(state.tasks.len(), plan.len());
         state.run.epoch = fresh_epoch(state.run.epoch);
         state.run.runs += 1;
@@ -42,7 +46,6 @@ impl<'p> Recorder<'p> {
         store::write_snapshot(path, &state)?;
         let journal = Journal::create(path, state.run.epoch)?;
         Ok(Recorder {
-            plan: std::marker::PhantomData,
             path: path.to_path_buf(),
             run_dir: run_dir.to_path_buf(),
             state,
@@ -85,13 +88,14 @@ fn fresh_epoch(previous: u64) -> u64 {
     now.max(previous + 1)
 }
 
-impl EventSink for Recorder<'_> {
-    fn event(&mut self, e: &Event) -> Result<()> {
+impl EventSink for Recorder {
+    fn event(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
             Event::RunStarted { .. } => {}
             Event::Started { task, attempt, log, host, at } => {
                 let log = self.relative(log);
-                let hash = self.hashes[*task as usize].clone();
+                let hash = task_hash(plan, *task, &self.hashes);
+                self.hashes[*task as usize] = hash.clone();
                 let r = self.rec(*task);
                 r.status = Status::Running;
                 r.attempts = *attempt;
@@ -112,6 +116,9 @@ impl EventSink for Recorder<'_> {
                 self.record(*task)?;
             }
             Event::Finished { task, status, attempt, end, skip, elapsed, at, .. } => {
+                if *status == Status::Skipped {
+                    self.hashes[*task as usize] = task_hash(plan, *task, &self.hashes);
+                }
                 let hash = self.hashes[*task as usize].clone();
                 let r = self.rec(*task);
                 r.status = *status;
@@ -136,6 +143,19 @@ impl EventSink for Recorder<'_> {
                     }
                 }
                 self.record(*task)?;
+            }
+            Event::TasksAdded { generator, added, output } => {
+                for i in added.clone() {
+                    self.state.tasks.insert(plan.task(i).id.clone(), TaskRecord::pending(None));
+                }
+                self.hashes.resize(plan.len(), String::new());
+                let id = plan.task(*generator).id.clone();
+                let rec = GeneratorRecord {
+                    hash: self.hashes[*generator as usize].clone(),
+                    output: output.to_string(),
+                };
+                self.journal.append_generator(&id, &rec)?;
+                self.state.generators.insert(id, rec);
             }
             Event::RunFinished(o) => {
                 let run: &mut RunRecord = &mut self.state.run;

@@ -5,6 +5,7 @@
 //! forced by `--from`, and all its dependencies are done. The last rule re-runs a `when: always`
 //! cleanup after the failure it cleaned up is retried, and everything after a forced task.
 
+use super::hash::definition_hashes;
 use super::model::{CONDITION_NOT_MET, StateFile, TaskRecord};
 use crate::plan::Plan;
 use crate::scheduler::event::Status;
@@ -58,7 +59,14 @@ impl Reconciled {
     }
 }
 
-pub fn reconcile(plan: &Plan, hashes: &[String], prior: &StateFile, forced: &[bool]) -> Reconciled {
+/// `unusable`: generators whose recorded output cannot be added back (they run again).
+pub fn reconcile(
+    plan: &Plan,
+    hashes: &[String],
+    prior: &StateFile,
+    forced: &[bool],
+    unusable: &std::collections::HashSet<u32>,
+) -> Reconciled {
     let n = plan.len();
     let mut done = vec![false; n];
     let mut why = vec![None; n];
@@ -76,6 +84,14 @@ pub fn reconcile(plan: &Plan, hashes: &[String], prior: &StateFile, forced: &[bo
                     Status::Succeeded if r.hash.as_deref() != Some(hashes[iu].as_str()) => Some(Why::Changed),
                     Status::Succeeded if plan.deps(i).iter().any(|&d| !done[d as usize]) => {
                         Some(Why::Upstream)
+                    }
+                    // A generator is done only if the tasks it added can be added back.
+                    Status::Succeeded
+                        if t.generator
+                            && (unusable.contains(&i)
+                                || prior.generators.get(&t.id).is_none_or(|g| g.hash != hashes[iu])) =>
+                    {
+                        Some(Why::Changed)
                     }
                     Status::Succeeded => None,
                     // Not needed last time, and nothing it depends on changed: still not needed.
@@ -96,6 +112,7 @@ pub fn reconcile(plan: &Plan, hashes: &[String], prior: &StateFile, forced: &[bo
         done[iu] = reason.is_none();
         why[iu] = reason;
     }
+    redecide_skips(plan, prior, &mut done, &mut why);
     let mut records = IndexMap::with_capacity(n);
     for t in &plan.tasks {
         let mut r = prior.tasks.get(&t.id).cloned().unwrap_or_else(|| TaskRecord::pending(None));
@@ -107,4 +124,74 @@ pub fn reconcile(plan: &Plan, hashes: &[String], prior: &StateFile, forced: &[bo
     }
     let removed = prior.tasks.keys().filter(|id| plan.get(id).is_none()).count();
     Reconciled { done, why, attempts, records, removed }
+}
+
+/// The scheduler takes a done task for one that succeeded, so a task skipped as not needed
+/// stays done only while nothing after it runs; otherwise it is decided again (and skipped
+/// again), and a `when: success` task after it is skipped as in a fresh run, not run.
+fn redecide_skips(plan: &Plan, prior: &StateFile, done: &mut [bool], why: &mut [Option<Why>]) {
+    let skipped = |i: u32| prior.tasks.get(&plan.task(i).id).is_some_and(|r| r.status == Status::Skipped);
+    loop {
+        let mut changed = false;
+        // Reverse order: undoing one skip reaches the skips before it in the same pass.
+        for &i in plan.order.iter().rev() {
+            if done[i as usize] {
+                continue;
+            }
+            for &d in plan.deps(i) {
+                if done[d as usize] && skipped(d) {
+                    done[d as usize] = false;
+                    why[d as usize] = Some(Why::Skipped);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+        // Done still means all dependencies done.
+        for &i in &plan.order {
+            let iu = i as usize;
+            if done[iu] && plan.deps(i).iter().any(|&d| !done[d as usize]) {
+                done[iu] = false;
+                why[iu] = Some(if skipped(i) { Why::Skipped } else { Why::Upstream });
+            }
+        }
+    }
+}
+
+/// Adds back the tasks of generators that are done (their recorded output, for an unchanged
+/// definition), repeating for generators those tasks contain, then reconciles the grown plan.
+pub fn restore(plan: &mut Plan, prior: &StateFile, from: &[u32]) -> (Vec<String>, Reconciled) {
+    let mut restored = vec![false; plan.len()];
+    let mut unusable = std::collections::HashSet::new();
+    loop {
+        let hashes = definition_hashes(plan);
+        let forced = plan.with_descendants(from);
+        let rec = reconcile(plan, &hashes, prior, &forced, &unusable);
+        let mut grew = false;
+        for i in 0..plan.len() as u32 {
+            let iu = i as usize;
+            if restored.get(iu).copied().unwrap_or(false) || !plan.task(i).generator || !rec.done[iu] {
+                continue;
+            }
+            restored[iu] = true;
+            let Some(g) = prior.generators.get(&plan.task(i).id).filter(|g| g.hash == hashes[iu]) else {
+                continue;
+            };
+            // Output that was accepted once is accepted again unless the workflow changed
+            // under it; then the generator simply runs again.
+            match crate::plan::splice::splice(plan, i, &g.output) {
+                Ok(r) => grew |= !r.is_empty(),
+                Err(_) => {
+                    unusable.insert(i);
+                    grew = true;
+                }
+            }
+        }
+        restored.resize(plan.len(), false);
+        if !grew {
+            return (hashes, rec);
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! is ignored — its entries are already in the snapshot. A torn last line is ignored too.
 //! Nothing is fsynced per transition: a killed process loses nothing the kernel accepted.
 
-use super::model::{FORMAT_VERSION, StateFile, TaskRecord};
+use super::model::{FORMAT_VERSION, GeneratorRecord, StateFile, TaskRecord};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -43,8 +43,26 @@ struct JournalEntry<'a> {
     record: TaskRecord,
 }
 
-/// Reads a state file and replays its journal. Every way this can fail is a clear message.
-pub fn load(path: &Path) -> Result<StateFile> {
+/// A generator's output, journalled when it adds tasks.
+#[derive(Serialize, Deserialize)]
+struct GeneratorEntry<'a> {
+    generator: std::borrow::Cow<'a, str>,
+    #[serde(flatten)]
+    record: GeneratorRecord,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JournalLine<'a> {
+    #[serde(borrow)]
+    Task(JournalEntry<'a>),
+    #[serde(borrow)]
+    Generator(GeneratorEntry<'a>),
+}
+
+/// Fails unless `path` is an existing regular file (not a symbolic link): checked before a
+/// lock is taken beside it, so a mistyped path leaves no stray lock file.
+pub fn check(path: &Path) -> Result<()> {
     let shown = path.display();
     let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => anyhow!("state file `{shown}` does not exist"),
@@ -56,6 +74,13 @@ pub fn load(path: &Path) -> Result<StateFile> {
     if !meta.is_file() {
         bail!("state file `{shown}` is not a regular file");
     }
+    Ok(())
+}
+
+/// Reads a state file and replays its journal. Every way this can fail is a clear message.
+pub fn load(path: &Path) -> Result<StateFile> {
+    check(path)?;
+    let shown = path.display();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read state file `{shown}`"))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         bail!("state file `{shown}` is empty");
@@ -118,9 +143,12 @@ fn replay(path: &Path, state: &mut StateFile) -> Result<()> {
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<JournalEntry>(line) {
-            Ok(entry) => {
+        match serde_json::from_slice::<JournalLine>(line) {
+            Ok(JournalLine::Task(entry)) => {
                 state.tasks.insert(entry.id.into_owned(), entry.record);
+            }
+            Ok(JournalLine::Generator(entry)) => {
+                state.generators.insert(entry.generator.into_owned(), entry.record);
             }
             // The last line may be torn by a crash mid-write; any other bad line is damage.
             Err(_) if lines.peek().is_none_or(|l| l.is_empty()) => break,
@@ -176,6 +204,20 @@ impl Journal {
     pub fn append(&mut self, id: &str, record: &TaskRecord) -> Result<()> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, &JournalEntry { id: id.into(), record: record.clone() })?;
+        self.write_line()
+    }
+
+    /// Appends a generator's output (before any task it added can start).
+    pub fn append_generator(&mut self, id: &str, record: &GeneratorRecord) -> Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(
+            &mut self.buf,
+            &GeneratorEntry { generator: id.into(), record: record.clone() },
+        )?;
+        self.write_line()
+    }
+
+    fn write_line(&mut self) -> Result<()> {
         self.buf.push(b'\n');
         self.file.write_all(&self.buf).context("cannot append to the state journal")?;
         self.lines += 1;

@@ -30,6 +30,9 @@ pub struct Expanded {
     pub after: Vec<Vec<String>>,
     /// Each base name with its instances' index range, in file order.
     pub bases: Vec<(Arc<str>, std::ops::Range<usize>)>,
+    /// The workflow's `defaults`, kept for tasks generators add later.
+    pub defaults: super::spec::TaskDefaults,
+    pub max_tasks: usize,
 }
 
 /// A matrix key and its values, each with its string form for ids.
@@ -110,18 +113,64 @@ impl<'a> Expander<'a> {
         }
 
         let executors = self.executors(spec);
-        let mut out = Expanded {
-            name,
-            params,
-            env,
-            executors,
-            tasks: Vec::new(),
-            after: Vec::new(),
-            bases: Vec::new(),
-        };
+        self.expand_tasks(
+            &jinja,
+            &base,
+            spec,
+            Expanded {
+                name,
+                params,
+                env,
+                executors,
+                tasks: Vec::new(),
+                after: Vec::new(),
+                bases: Vec::new(),
+                defaults: spec.defaults.clone(),
+                max_tasks: self.max_tasks,
+            },
+        )
+    }
+
+    /// Expands a generator's output: its tasks, under `self.namespace`, with the workflow's
+    /// params, defaults and executors.
+    pub fn expand_fragment(
+        &mut self,
+        tasks: &IndexMap<String, TaskSpec>,
+        defaults: &super::spec::TaskDefaults,
+        plan: &crate::plan::Plan,
+    ) -> Expanded {
+        let jinja = template::environment(self.max_tasks);
+        let base = template::base_context(&plan.params, &plan.name);
+        let spec =
+            WorkflowSpec { defaults: defaults.clone(), tasks: tasks.clone(), ..WorkflowSpec::default() };
+        self.expand_tasks(
+            &jinja,
+            &base,
+            &spec,
+            Expanded {
+                name: plan.name.clone(),
+                params: plan.params.clone(),
+                env: Vec::new(),
+                executors: plan.executors.clone(),
+                tasks: Vec::new(),
+                after: Vec::new(),
+                bases: Vec::new(),
+                defaults: defaults.clone(),
+                max_tasks: plan.max_tasks,
+            },
+        )
+    }
+
+    fn expand_tasks(
+        &mut self,
+        jinja: &minijinja::Environment<'static>,
+        base: &Value,
+        spec: &WorkflowSpec,
+        mut out: Expanded,
+    ) -> Expanded {
         for (tname, tspec) in &spec.tasks {
             let start = out.tasks.len();
-            self.expand_task(&jinja, &base, spec, tname, tspec, &mut out);
+            self.expand_task(jinja, base, spec, tname, tspec, &mut out);
             let full: Arc<str> = format!("{}{}", self.namespace, tname).into();
             out.bases.push((full, start..out.tasks.len()));
         }
@@ -357,6 +406,27 @@ impl<'a> Expander<'a> {
         let description_t = description.as_deref().map(|s| Tpl::new(jinja, s));
 
         let base_name: Arc<str> = full_name.as_str().into();
+        let local: Arc<str> = "local".into();
+        // Most tasks of a big generated file are plain text: they need no template context.
+        let literal = |t: &Tpl| matches!(t, Tpl::Literal(_));
+        let literal_opt =
+            |t: &Option<Result<Tpl, minijinja::Error>>| !matches!(t, Some(Ok(Tpl::Template(_))));
+        let needs_ctx = !(cmd_t.iter().all(literal)
+            && env_t.iter().all(|(_, t)| literal(t))
+            && after_t.iter().all(literal)
+            && [
+                &retries_t,
+                &retry_delay_t,
+                &timeout_t,
+                &slots_t,
+                &generator_t,
+                &executor_t,
+                &workdir_t,
+                &when_t,
+                &description_t,
+            ]
+            .into_iter()
+            .all(literal_opt));
         let mut idx = vec![0usize; axes.len()];
         let mut executors_seen: Vec<Arc<str>> = Vec::new();
         let mut reported = false;
@@ -364,7 +434,10 @@ impl<'a> Expander<'a> {
         out.after.reserve(count);
         'instances: loop {
             // Id and context of this combination.
-            let mut id = full_name.clone();
+            // Sized exactly: a million ids are kept for the whole run.
+            let suffix: usize = axes.iter().zip(&idx).map(|((k, v), &i)| k.len() + v[i].1.len() + 2).sum();
+            let mut id = String::with_capacity(full_name.len() + suffix + usize::from(suffix > 0));
+            id.push_str(&full_name);
             let mut vars = Vec::with_capacity(axes.len());
             if !axes.is_empty() {
                 id.push('[');
@@ -379,7 +452,8 @@ impl<'a> Expander<'a> {
                 }
                 id.push(']');
             }
-            let ctx = InstanceContext::value(base, vars, name, &id);
+            let ctx =
+                if needs_ctx { InstanceContext::value(base, vars, name, &id) } else { Value::UNDEFINED };
 
             macro_rules! report {
                 ($field:expr, $msg:expr) => {{
@@ -498,7 +572,7 @@ impl<'a> Expander<'a> {
                 },
             };
             let executor: Arc<str> = match render_opt!("executor", executor_t) {
-                None => "local".into(),
+                None => local.clone(),
                 Some(s) => match executors_seen.iter().find(|e| ***e == *s) {
                     Some(e) => e.clone(),
                     None => match out.executors.get(s.as_str()) {
@@ -515,7 +589,7 @@ impl<'a> Expander<'a> {
                             bad!(
                                 "executor",
                                 format!("unknown executor `{s}`{hint}; defined: {}", known.join(", ")),
-                                "local".into()
+                                local.clone()
                             )
                         }
                     },
@@ -550,6 +624,7 @@ impl<'a> Expander<'a> {
                 slots,
                 generator,
                 description,
+                depth: 0,
             });
             out.after.push(after);
 

@@ -85,6 +85,8 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
     let params = ex.params(&spec.params, &overrides).map_err(LoadError::Usage)?;
     let expanded = ex.expand(&spec, name, params);
     let mut diags = ex.diags;
+    // The file's types stop here; freeing them now lowers the peak of a big workflow's build.
+    drop(spec);
     let source = Source { path: path.to_path_buf(), text: String::new() };
     let mut plan = plan::build(&file, format, Source { text, ..source }, expanded, &mut diags);
     if !diags.is_empty() {

@@ -171,13 +171,16 @@ pub fn base_context(params: &indexmap::IndexMap<String, serde_json::Value>, work
 pub struct InstanceContext {
     pub base: Value,
     pub vars: Vec<(Arc<str>, Value)>,
-    pub task: Value,
+    /// `task.name` and `task.id`; the `task` map is built only when a template asks for it
+    /// (building it costs three allocations per instance, a million times for a big matrix).
+    pub name: Value,
+    pub id: Value,
 }
 
 impl InstanceContext {
     pub fn value(base: &Value, vars: Vec<(Arc<str>, Value)>, name: &str, id: &str) -> Value {
-        let task = Value::from_iter([("name", Value::from(name)), ("id", Value::from(id))]);
-        Value::from_object(InstanceContext { base: base.clone(), vars, task })
+        let (name, id) = (Value::from(name), Value::from(id));
+        Value::from_object(InstanceContext { base: base.clone(), vars, name, id })
     }
 }
 
@@ -188,7 +191,7 @@ impl Object for InstanceContext {
             return Some(v.clone());
         }
         if k == "task" {
-            return Some(self.task.clone());
+            return Some(Value::from_iter([("name", self.name.clone()), ("id", self.id.clone())]));
         }
         self.base.get_attr(k).ok().filter(|v| !v.is_undefined())
     }
