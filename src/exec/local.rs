@@ -27,6 +27,9 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
         return AttemptEnd::NotStarted("the process exited before it could be tracked".into());
     };
     let pgid = Pid::from_raw(pid as i32);
+    // Kills the group when this attempt ends, and also when it is dropped half-way (the run
+    // stopped on an error, dagrun panicked): no task process outlives its attempt.
+    let _group = KillGroupOnDrop(pgid);
     let timeout = async {
         match a.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -48,9 +51,16 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
             AttemptEnd::Cancelled
         }
     };
-    // Leftovers of the task (background jobs) die with it.
-    let _ = killpg(pgid, Signal::SIGKILL);
+    // Leftovers of the task (background jobs) die with it, as `_group` is dropped.
     end
+}
+
+struct KillGroupOnDrop(Pid);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let _ = killpg(self.0, Signal::SIGKILL);
+    }
 }
 
 fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
@@ -110,7 +120,7 @@ fn ended(s: ExitStatus) -> AttemptEnd {
     }
 }
 
-async fn wait_for_cancel(cancel: &mut CancelRx) {
+pub(crate) async fn wait_for_cancel(cancel: &mut CancelRx) {
     while *cancel.borrow_and_update() == Cancel::None {
         if cancel.changed().await.is_err() {
             std::future::pending::<()>().await;

@@ -23,3 +23,105 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write test file");
     p
 }
+
+/// A plain `std::process::Command` for the binary under test, for tests that signal it or
+/// read its `/proc` entry while it runs.
+pub fn dagrun_std() -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("dagrun"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// A generous safety limit for waits on markers and exits: reaching it fails the test.
+pub const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls until `path` exists; panics after `LIMIT`.
+pub fn wait_for_file(path: &Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < LIMIT, "`{}` did not appear within {LIMIT:?}", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits for `child` to exit within `limit`; kills it and panics otherwise.
+pub fn wait_exit(child: &mut std::process::Child, limit: std::time::Duration) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait for dagrun") {
+            return s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dagrun did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Reads a pid written by a task (`echo $$ > file`).
+pub fn read_pid(path: &Path) -> i32 {
+    let text = std::fs::read_to_string(path).expect("read pid file");
+    text.trim().parse().unwrap_or_else(|_| panic!("`{}` holds no pid: {text:?}", path.display()))
+}
+
+/// `/proc/<pid>/stat` fields after the command name: (state, ppid, pgid).
+fn proc_stat(pid: i32) -> Option<(char, i32, i32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last `)`.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgid = f.next()?.parse().ok()?;
+    Some((state, ppid, pgid))
+}
+
+/// Whether `pid` is a live process (a zombie waiting to be reaped counts as gone).
+pub fn alive(pid: i32) -> bool {
+    matches!(proc_stat(pid), Some((s, _, _)) if s != 'Z' && s != 'X')
+}
+
+/// Live processes whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| matches!(proc_stat(pid), Some((s, _, g)) if g == pgid && s != 'Z' && s != 'X'))
+        .collect()
+}
+
+/// Asserts that the process `pid` and every process of the group it leads are gone.
+///
+/// A process SIGKILLed a moment ago may linger until the kernel tears it down and its parent
+/// (often init, after reparenting) reaps it, so this waits a little before failing.
+pub fn assert_group_gone(pid: i32) {
+    const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+    let start = std::time::Instant::now();
+    loop {
+        let mut left = group_members(pid);
+        if alive(pid) && !left.contains(&pid) {
+            left.push(pid);
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < LINGER, "processes of task group {pid} survived dagrun: {left:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// How many lines of `path` hold each distinct text (a missing file counts nothing): tasks
+/// append `$DAGRUN_TASK` to a shared log, and this counts how often each ran.
+pub fn line_counts(path: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        *m.entry(l.to_owned()).or_default() += 1;
+    }
+    m
+}
+
+/// The state file at `path` with its journal replayed, as `dagrun resume` sees it.
+pub fn load_state(path: &Path) -> dagrun::state::model::StateFile {
+    dagrun::state::store::load(path).unwrap_or_else(|e| panic!("load `{}`: {e:#}", path.display()))
+}

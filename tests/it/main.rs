@@ -1,6 +1,9 @@
 //! Integration tests: one binary (faster to build than many), a module per area.
 
 mod common;
+mod display;
 mod graph;
 mod prop;
+mod run;
+mod signals;
 mod validate;

@@ -1,0 +1,175 @@
+//! What a run shows: plain lines (snapshot, no escape codes) and the bars on a real terminal
+//! (under `script`, which gives dagrun a pseudo-terminal).
+
+use crate::common::*;
+use std::io::Read;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+/// A small run exercising every kind of plain line; deterministic with `-j 1` (the retried
+/// task comes last, so no other task's start races its retry delay).
+const FLOW: &str = r#"name: show
+tasks:
+  fetch: {cmd: "echo fetching"}
+  build: {cmd: "echo building", after: fetch}
+  flaky:
+    after: cleanup
+    retries: 1
+    retry_delay: 10ms
+    cmd: '[ "$DAGRUN_ATTEMPT" -ge 2 ] || { echo "not yet" >&2; exit 1; }'
+  test:
+    after: build
+    cmd: 'echo "line one"; echo "tests failed" >&2; exit 2'
+  publish: {cmd: "true", after: test}
+  rescue: {cmd: "true", after: test, when: failure}
+  cleanup: {cmd: "true", after: publish, when: always}
+"#;
+
+fn has_escape(s: &str) -> bool {
+    s.contains('\u{1b}')
+}
+
+#[test]
+fn plain_output_is_stable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().canonicalize().unwrap();
+    let flow = write(&d, "flow.yaml", FLOW);
+    let out = dagrun()
+        .current_dir(&d)
+        .args(["run", "-j", "1", "--progress", "plain", "flow.yaml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.stdout.is_empty(), "a run writes nothing to stdout");
+    assert!(!has_escape(&stderr), "escape codes in plain output:\n{stderr}");
+    let dir = d.display().to_string();
+    insta::with_settings!({filters => vec![
+        (regex_escape(&dir).as_str(), "[DIR]"),
+        (r"\b\d+\.\d\ds\b", "[TIME]"),
+    ]}, {
+        insta::assert_snapshot!("plain_run", stderr);
+    });
+    let _ = flow;
+}
+
+/// Escapes regex metacharacters in a path for an insta filter.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn plain_output_is_the_default_when_not_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flow = write(tmp.path(), "flow.yaml", "tasks:\n  a: {cmd: 'true'}\n  b: {cmd: 'exit 1'}\n");
+    let out = dagrun().arg("run").arg(&flow).env_remove("NO_COLOR").assert().code(1).get_output().clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("start    a") && stderr.contains("failed   b: exit code 1"), "{stderr}");
+    assert!(!has_escape(&stderr), "escape codes in output that is not a terminal:\n{stderr}");
+}
+
+/// Runs `dagrun run` under a pseudo-terminal; a task waits for the test to see the bars drawn
+/// with it running, so the capture surely holds a frame with a running task.
+fn run_in_terminal(no_color: bool) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let yaml = format!(
+        "env:\n  DIR: \"{}\"\ntasks:
+  first: {{cmd: 'true'}}
+  waiter:
+    after: first
+    cmd: 'i=0; while [ ! -e \"$DIR/go\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 1; sleep 0.05; done'
+  last: {{cmd: 'true', after: waiter}}
+",
+        d.display()
+    );
+    let flow = write(d, "flow.yaml", &yaml);
+    let bin = assert_cmd::cargo::cargo_bin("dagrun");
+    let inner = format!("'{}' run '{}'", bin.display(), flow.display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "100")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
+    let mut child = cmd.spawn().expect("run `script` (util-linux)");
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let captured = captured.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                captured.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let seen = String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
+        if seen.contains("1 running") && seen.contains("waiter") {
+            break;
+        }
+        assert!(start.elapsed() < LIMIT, "no bar with a running task was drawn:\n{seen:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(d.join("go"), "").unwrap();
+    let status = wait_exit(&mut child, LIMIT);
+    reader.join().unwrap();
+    let out = String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
+    assert!(status.success(), "{status:?}: {out:?}");
+    out
+}
+
+#[test]
+fn bars_are_drawn_on_a_terminal() {
+    if which("script").is_none() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let out = run_in_terminal(false);
+    assert!(has_escape(&out), "no escape codes on a terminal: {out:?}");
+    assert!(out.contains("/3"), "the overall bar shows done/total: {out:?}");
+    assert!(out.contains("\u{1b}[3"), "colours on a terminal without NO_COLOR: {out:?}");
+    let summary = out.lines().rev().find(|l| l.contains("run succeeded")).unwrap_or("");
+    assert!(summary.ends_with(": 3 succeeded\r") || summary.ends_with(": 3 succeeded"), "{out:?}");
+    assert!(!out.contains("start    "), "plain lines on a terminal: {out:?}");
+}
+
+#[test]
+fn no_color_removes_colours_from_the_bars() {
+    if which("script").is_none() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let out = run_in_terminal(true);
+    assert!(out.contains("/3") && out.contains("run succeeded"), "{out:?}");
+    let colour = (30..=49).any(|n| out.contains(&format!("\u{1b}[{n}m"))) || out.contains("\u{1b}[0m");
+    assert!(!colour, "colour escape codes despite NO_COLOR: {out:?}");
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}
