@@ -161,7 +161,10 @@ fn replay(path: &Path, state: &mut StateFile) -> Result<()> {
 /// Writes `state` as a complete document: temporary file, fsync, rename.
 pub fn write_snapshot(path: &Path, state: &StateFile) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
+    // Created like any file (0666 less the umask), not 0600: the state is for people and tools.
+    let tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in `{}`", dir.display()))?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());

@@ -4,6 +4,8 @@ mod common;
 mod display;
 mod graph;
 mod prop;
+mod resume;
 mod run;
 mod signals;
+mod state;
 mod validate;
