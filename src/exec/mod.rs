@@ -1,7 +1,9 @@
 //! Running one attempt of one task. Executors know processes, not graphs: the scheduler hands
 //! them an `Attempt` and a cancel signal and gets an `AttemptEnd` back.
 
+pub mod hosts;
 pub mod local;
+pub mod ssh;
 
 use crate::task::Command;
 use std::path::PathBuf;

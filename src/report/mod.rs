@@ -130,6 +130,9 @@ impl EventSink for Reporter {
         if let (Mode::Bar, Event::RunStarted { total, done }) = (self.mode, e) {
             self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
         }
+        if let Event::HostDown { executor, host, reason } = e {
+            self.print(&format!("host down: `{host}` of executor `{executor}`: {reason}"));
+        }
         if let Event::Finished { task, status: Status::Failed, end, log, .. } = e {
             let why = end.as_ref().map_or_else(|| "failed".to_owned(), AttemptEnd::describe);
             // An attempt that could not start (a missing workdir) may have no log at all.

@@ -46,6 +46,6 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
             let n = added.len();
             format!("added    {n} task{} from {}", if n == 1 { "" } else { "s" }, plan.task(*generator).id)
         }
-        Event::RunFinished(_) => return None,
+        Event::RunFinished(_) | Event::HostDown { .. } => return None,
     })
 }

@@ -47,6 +47,10 @@ pub enum AttemptEnd {
     NotStarted(String),
     /// A generator exited 0 but its output was refused (every problem, one per line).
     Rejected(String),
+    /// The host, not the task, failed (connection lost, host down): run it elsewhere.
+    Lost(String),
+    /// The server refused a new session (too many on one connection): try again shortly.
+    Refused(String),
 }
 
 impl AttemptEnd {
@@ -71,6 +75,8 @@ impl AttemptEnd {
             AttemptEnd::Cancelled => "interrupted".into(),
             AttemptEnd::NotStarted(m) => m.clone(),
             AttemptEnd::Rejected(m) => format!("its output was refused:\n{m}"),
+            AttemptEnd::Lost(m) => format!("host lost: {m}"),
+            AttemptEnd::Refused(m) => format!("session refused: {m}"),
         }
     }
 }
@@ -107,6 +113,8 @@ pub enum Event {
     /// Generator `generator` succeeded and its output added the tasks `added` (indices at the
     /// end of the plan). `output` is the fragment text, kept so resume can add them again.
     TasksAdded { generator: u32, added: std::ops::Range<u32>, output: std::sync::Arc<str> },
+    /// A host of an ssh executor cannot be used for the rest of the run (reported once).
+    HostDown { executor: std::sync::Arc<str>, host: String, reason: String },
     /// The run is over.
     RunFinished(Box<Outcome>),
 }

@@ -7,7 +7,9 @@
 pub mod event;
 pub mod tracker;
 
+use crate::exec::hosts::{HostPool, Placement};
 use crate::exec::{self, Attempt, Cancel};
+use crate::plan::ExecutorKind;
 use crate::plan::Plan;
 use crate::task::file_name_for;
 use event::{AttemptEnd, Event, EventSink, Outcome, SkipReason, Status};
@@ -20,6 +22,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracker::{Decision, Tracker};
+
+/// Attempts of one task lost to failing hosts that are re-run elsewhere before it fails.
+const MAX_LOST: u32 = 3;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -52,6 +57,8 @@ impl Start {
 struct Running {
     started: Instant,
     attempt: u32,
+    /// The host of an ssh attempt.
+    placement: Option<Placement>,
     /// Attempts made in this run (retries count from here).
     tries: u32,
 }
@@ -86,6 +93,23 @@ pub async fn run(
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+
+    // Open the ssh executors' connections before any task starts, reporting hosts that are down.
+    let mut pools: Vec<Option<HostPool>> = Vec::with_capacity(plan.executors.len());
+    for (e, def) in plan.executors.values().enumerate() {
+        let used = (0..n).any(|i| start.selected[i] && !start.done[i] && exec_index[i] == e);
+        if !used || !matches!(def.kind, ExecutorKind::Ssh { .. }) {
+            pools.push(None);
+            continue;
+        }
+        let mut pool = HostPool::new(def)?;
+        for (host, reason) in pool.connect().await {
+            sink.event(plan, &Event::HostDown { executor: def.name.clone(), host, reason })?;
+        }
+        pools.push(Some(pool));
+    }
+    let mut lost = vec![0u32; n];
+    let mut no_host: Vec<(u32, String)> = Vec::new();
 
     let (mut tracker, initial) = Tracker::new(plan, start.selected, &start.done);
     let mut pending_decisions: VecDeque<Decision> = initial.into();
@@ -124,11 +148,44 @@ pub async fn run(
             for (e, q) in queues.iter_mut().enumerate() {
                 while let Some(&i) = q.front() {
                     let t = plan.task(i);
-                    if free[e] < t.slots || cfg.jobs.is_some_and(|j| running_count >= j) {
+                    if cfg.jobs.is_some_and(|j| running_count >= j) {
                         break;
                     }
+                    if matches!(plan.executors[e].kind, ExecutorKind::Slurm(_)) {
+                        q.pop_front();
+                        no_host.push((
+                            i,
+                            format!(
+                                "executor `{}` has type `slurm`, which this dagrun cannot run yet",
+                                t.executor
+                            ),
+                        ));
+                        continue;
+                    }
+                    let placement = match pools[e].as_mut() {
+                        Some(pool) => {
+                            if let Some(why) = pool.all_down() {
+                                q.pop_front();
+                                no_host.push((
+                                    i,
+                                    format!("no host of executor `{}` can be reached ({why})", t.executor),
+                                ));
+                                continue;
+                            }
+                            match pool.place(t.slots) {
+                                Some(p) => Some(p),
+                                None => break,
+                            }
+                        }
+                        None if free[e] < t.slots => break,
+                        None => {
+                            free[e] -= t.slots;
+                            None
+                        }
+                    };
                     q.pop_front();
-                    free[e] -= t.slots;
+                    let host =
+                        placement.and_then(|p| pools[e].as_ref().map(|pool| pool.host_name(p).to_owned()));
                     running_count += 1;
                     attempts[i as usize] += 1;
                     tries[i as usize] += 1;
@@ -138,23 +195,45 @@ pub async fn run(
                         t.generator.then(|| logs.join(format!("{}.{attempt}.out", file_name_for(&t.id))));
                     sink.event(
                         plan,
-                        &Event::Started {
-                            task: i,
-                            attempt,
-                            log: log.clone(),
-                            host: None,
-                            at: SystemTime::now(),
-                        },
+                        &Event::Started { task: i, attempt, log: log.clone(), host, at: SystemTime::now() },
                     )?;
-                    running[i as usize] =
-                        Some(Running { started: Instant::now(), attempt, tries: tries[i as usize] });
-                    let a = attempt_for(plan, i, attempt, log, stdout, cfg);
+                    running[i as usize] = Some(Running {
+                        started: Instant::now(),
+                        attempt,
+                        placement,
+                        tries: tries[i as usize],
+                    });
+                    let a = attempt_for(plan, i, attempt, log, stdout, cfg, placement.is_some());
                     let rx = cancel_rx.clone();
-                    attempts_set.spawn(async move { (i, exec::local::run(&a, rx).await) });
+                    match placement.and_then(|p| pools[e].as_ref().map(|pool| pool.master(p))) {
+                        Some(m) => attempts_set.spawn(async move { (i, exec::ssh::run(&a, &m, rx).await) }),
+                        None => attempts_set.spawn(async move { (i, exec::local::run(&a, rx).await) }),
+                    };
                 }
             }
         }
 
+        // Tasks whose executor has no host left fail with that reason.
+        for (i, why) in std::mem::take(&mut no_host) {
+            decided += 1;
+            outcome.failed.push(i);
+            let end = AttemptEnd::NotStarted(why);
+            let ev = Event::Finished {
+                task: i,
+                status: Status::Failed,
+                attempt: attempts[i as usize],
+                end: Some(end),
+                skip: None,
+                log: None,
+                elapsed: Duration::ZERO,
+                at: SystemTime::now(),
+            };
+            sink.event(plan, &ev)?;
+            pending_decisions.extend(tracker.finish(plan, i, Status::Failed, None));
+        }
+        if !pending_decisions.is_empty() {
+            continue;
+        }
         if attempts_set.is_empty() && (stopping || retry_timers.is_empty()) {
             break;
         }
@@ -166,9 +245,47 @@ pub async fn run(
                     let t = plan.task(i);
                     (t.slots, t.retries, t.retry_delay, t.generator)
                 };
-                free[exec_index[i as usize]] += slots;
                 running_count -= 1;
                 let r = running[i as usize].take().expect("a finished task was running");
+                let e = exec_index[i as usize];
+                match (r.placement, pools[e].as_mut()) {
+                    (Some(p), Some(pool)) => {
+                        pool.release(p, slots);
+                        // The host failed, not the task: run it elsewhere without using a retry.
+                        if let AttemptEnd::Lost(why) = &end {
+                            if pool.mark_down(p.host, why) {
+                                let ev = Event::HostDown {
+                                    executor: plan.task(i).executor.clone(),
+                                    host: pool.host_name(p).to_owned(),
+                                    reason: why.clone(),
+                                };
+                                sink.event(plan, &ev)?;
+                            }
+                        }
+                        let requeue = match &end {
+                            AttemptEnd::Lost(_) if !stopping => {
+                                lost[i as usize] += 1;
+                                (lost[i as usize] <= MAX_LOST).then_some(Duration::ZERO)
+                            }
+                            AttemptEnd::Refused(_) if !stopping => {
+                                pool.back_off(p);
+                                Some(Duration::from_millis(200))
+                            }
+                            _ => None,
+                        };
+                        if let Some(delay) = requeue {
+                            tries[i as usize] -= 1;
+                            sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
+                            awaiting_retry[i as usize] = true;
+                            retry_timers.spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                i
+                            });
+                            continue;
+                        }
+                    }
+                    _ => free[e] += slots,
+                }
                 let file = file_name_for(&plan.task(i).id);
                 let log = logs.join(format!("{file}.{}.log", r.attempt));
                 // A generator's success adds the tasks it printed, before anything after it
@@ -299,11 +416,7 @@ pub async fn run(
 type Added = (Range<u32>, Arc<str>);
 
 /// Reads a generator's output and splices the tasks it defines into the plan.
-fn generate(
-    plan: &mut Plan,
-    i: u32,
-    out: &std::path::Path,
-) -> Result<Option<Added>, String> {
+fn generate(plan: &mut Plan, i: u32, out: &std::path::Path) -> Result<Option<Added>, String> {
     let text = crate::plan::splice::read_output(out)?;
     let range =
         crate::plan::splice::splice(plan, i, &text).map_err(|d| crate::diag::Diagnostics(d).to_string())?;
@@ -317,6 +430,7 @@ fn attempt_for(
     log: PathBuf,
     stdout: Option<PathBuf>,
     cfg: &RunConfig,
+    remote: bool,
 ) -> Attempt {
     let t = plan.task(i);
     let mut env = Vec::with_capacity(plan.env.len() + t.env.len() + 3);
@@ -327,6 +441,8 @@ fn attempt_for(
     env.push(("DAGRUN_RUN_DIR".into(), cfg.run_dir.display().to_string()));
     // Tasks run in the workflow file's directory; a relative `workdir` is taken from there.
     let base = plan.source.path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from);
+    // Remote tasks start in the login directory; their `workdir` is a remote path.
+    let base = if remote { None } else { base };
     let workdir = match (&t.workdir, base) {
         (Some(w), Some(b)) => Some(b.join(w)),
         (Some(w), None) => Some(PathBuf::from(w)),

@@ -98,6 +98,9 @@ pub struct TaskRecord {
     /// The host of the last attempt (remote executors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Attempts run again because their host failed (these use no retry), with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
 }
 
 impl TaskRecord {
@@ -113,6 +116,7 @@ impl TaskRecord {
             finished_at: None,
             duration_ms: None,
             host: None,
+            lost: Vec::new(),
         }
     }
 }

@@ -8,7 +8,7 @@ use super::model::{
 };
 use super::store::{self, Journal, Lock};
 use crate::plan::Plan;
-use crate::scheduler::event::{Event, EventSink, SkipReason, Status};
+use crate::scheduler::event::{AttemptEnd, Event, EventSink, SkipReason, Status};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -91,7 +91,7 @@ fn fresh_epoch(previous: u64) -> u64 {
 impl EventSink for Recorder {
     fn event(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
-            Event::RunStarted { .. } => {}
+            Event::RunStarted { .. } | Event::HostDown { .. } => {}
             Event::Started { task, attempt, log, host, at } => {
                 let log = self.relative(log);
                 let hash = task_hash(plan, *task, &self.hashes);
@@ -111,6 +111,9 @@ impl EventSink for Recorder {
             }
             Event::Retrying { task, end, .. } => {
                 let r = self.rec(*task);
+                if let AttemptEnd::Lost(why) = end {
+                    r.lost.push(format!("attempt {}: {why}", r.attempts));
+                }
                 r.exit_code = end.exit_code();
                 r.reason = Some(format!("attempt {} {}; retrying", r.attempts, end.describe()));
                 self.record(*task)?;

@@ -7,5 +7,7 @@ mod prop;
 mod resume;
 mod run;
 mod signals;
+mod ssh_harness;
+mod sshd;
 mod state;
 mod validate;

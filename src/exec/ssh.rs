@@ -1,0 +1,305 @@
+//! The `ssh` executor: tasks on remote hosts through the system OpenSSH client, so the user's
+//! `~/.ssh/config`, agents, `ProxyJump` and `known_hosts` apply. dagrun never weakens host key
+//! checking; it only adds `BatchMode` (never prompt mid-run) and keepalives.
+//!
+//! Each host gets `ceil(slots / max_sessions)` multiplexed master connections, opened before any
+//! task starts and kept in a private control directory. Masters use a short idle
+//! `ControlPersist`, so even if dagrun is SIGKILLed they exit on their own soon after.
+//!
+//! Killing a local ssh client does not kill the remote command, so every task runs under a
+//! small remote wrapper: it starts a watchdog that kills the task's process group (TERM, then
+//! KILL after the grace period) when the wrapper's stdin reaches EOF. Closing the ssh client's
+//! stdin is therefore a clean cancel, and a dagrun that dies takes its remote tasks with it.
+
+use super::{Attempt, Cancel, CancelRx};
+use crate::plan::Host;
+use crate::scheduler::event::AttemptEnd;
+use crate::task::Command;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Seconds an idle master lingers (bounds how long one outlives a killed dagrun).
+const CONTROL_PERSIST: u32 = 15;
+/// Time allowed to open a master connection.
+const CONNECT_TIMEOUT: u32 = 10;
+
+/// How to reach one host: the ssh arguments shared by its master and its sessions.
+#[derive(Debug)]
+pub struct HostConn {
+    pub name: String,
+    base: Vec<String>,
+    control_dir: PathBuf,
+    index: usize,
+    serial: AtomicU64,
+}
+
+/// One master connection of a host.
+#[derive(Debug)]
+pub struct Master {
+    pub host: Arc<HostConn>,
+    pub path: PathBuf,
+    /// Serialises re-opening a master that went idle and exited.
+    reopen: tokio::sync::Mutex<()>,
+}
+
+impl HostConn {
+    pub fn new(
+        host: &Host,
+        index: usize,
+        config: Option<&str>,
+        identity: Option<&str>,
+        options: &[String],
+        control_dir: &Path,
+    ) -> HostConn {
+        let mut base: Vec<String> = Vec::new();
+        if let Some(c) = config {
+            base.extend(["-F".into(), expand_home(c)]);
+        }
+        if let Some(i) = identity {
+            base.extend(["-i".into(), expand_home(i)]);
+        }
+        for o in options {
+            base.extend(["-o".into(), o.clone()]);
+        }
+        // Appended after the user's options: for ssh the first value of an option wins, so
+        // these never override what the user chose, host key checking included.
+        for o in ["BatchMode=yes", "ServerAliveInterval=2", "ServerAliveCountMax=3"] {
+            base.extend(["-o".into(), o.into()]);
+        }
+        base.extend(["-o".into(), format!("ConnectTimeout={CONNECT_TIMEOUT}")]);
+        if let Some(p) = host.port {
+            base.extend(["-p".into(), p.to_string()]);
+        }
+        if let Some(u) = &host.user {
+            base.extend(["-l".into(), u.clone()]);
+        }
+        HostConn {
+            name: host.name.clone(),
+            base,
+            control_dir: control_dir.to_path_buf(),
+            index,
+            serial: AtomicU64::new(0),
+        }
+    }
+
+    fn err_file(&self) -> PathBuf {
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        self.control_dir.join(format!("h{}-{n}.err", self.index))
+    }
+
+    pub fn master(self: &Arc<Self>, k: usize) -> Master {
+        Master {
+            host: self.clone(),
+            path: self.control_dir.join(format!("h{}-{k}", self.index)),
+            reopen: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest).display().to_string(),
+        _ => p.to_owned(),
+    }
+}
+
+impl Master {
+    /// Opens the master connection. The error is ssh's own message (host key, auth, refused).
+    pub async fn open(&self) -> Result<(), String> {
+        let err = self.host.err_file();
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args(&self.host.base)
+            .args(["-o", "ControlMaster=yes", "-o"])
+            .arg(format!("ControlPath={}", self.path.display()))
+            .args(["-o", &format!("ControlPersist={CONTROL_PERSIST}"), "-E"])
+            .arg(&err)
+            .args(["-N", "-f", "--", &self.host.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let limit = Duration::from_secs(CONNECT_TIMEOUT as u64 + 5);
+        let status = tokio::time::timeout(limit, cmd.status()).await;
+        let msg = read_err(&err);
+        match status {
+            Ok(Ok(s)) if s.success() && self.path.exists() => Ok(()),
+            Ok(Ok(_)) => Err(if msg.is_empty() { "ssh could not connect".into() } else { msg }),
+            Ok(Err(e)) => Err(format!("cannot run ssh: {e}")),
+            Err(_) => Err(format!("no connection after {}s", limit.as_secs())),
+        }
+    }
+
+    /// Re-opens the master if it went idle and exited.
+    async fn ensure(&self) -> Result<(), String> {
+        let _guard = self.reopen.lock().await;
+        if self.path.exists() { Ok(()) } else { self.open().await }
+    }
+
+    /// Whether the master connection is alive.
+    pub async fn check(&self) -> bool {
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args(&self.host.base)
+            .arg("-o")
+            .arg(format!("ControlPath={}", self.path.display()))
+            .args(["-O", "check", "--", &self.host.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        matches!(tokio::time::timeout(Duration::from_secs(5), cmd.status()).await, Ok(Ok(s)) if s.success())
+    }
+
+    /// Asks the master to exit (end of run).
+    pub fn close(&self) {
+        if !self.path.exists() {
+            return;
+        }
+        let _ = std::process::Command::new("ssh")
+            .args(&self.host.base)
+            .arg("-o")
+            .arg(format!("ControlPath={}", self.path.display()))
+            .args(["-O", "exit", "--", &self.host.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn read_err(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let _ = std::fs::remove_file(path);
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
+/// Runs one attempt through `master`. `AttemptEnd::Lost` means the host, not the task, failed;
+/// `AttemptEnd::Refused` that the server refused the session (back-pressure).
+pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptEnd {
+    if *cancel.borrow() != Cancel::None {
+        return AttemptEnd::Cancelled;
+    }
+    if let Err(e) = master.ensure().await {
+        return AttemptEnd::Lost(format!("cannot connect to `{}`: {e}", master.host.name));
+    }
+    let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
+        Ok(f) => f,
+        Err(e) => return AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())),
+    };
+    let out = match &a.stdout {
+        Some(p) => std::fs::File::create(p),
+        None => log.try_clone(),
+    };
+    let out = match out {
+        Ok(f) => f,
+        Err(e) => return AttemptEnd::NotStarted(format!("cannot open the output file: {e}")),
+    };
+    let err = master.host.err_file();
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.args(&master.host.base)
+        .args(["-o", "ControlMaster=no", "-o"])
+        .arg(format!("ControlPath={}", master.path.display()))
+        .arg("-E")
+        .arg(&err)
+        .args(["-T", "--", &master.host.name])
+        .arg(remote_command(a))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return AttemptEnd::NotStarted(format!("cannot start `ssh`: {e}")),
+    };
+    // Held open while the task runs: its EOF is the remote watchdog's signal to kill.
+    let mut stdin = child.stdin.take();
+    let timeout = async {
+        match a.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
+    let stopped = tokio::select! {
+        status = child.wait() => {
+            return ended(status, master, &err).await;
+        }
+        _ = &mut timeout => AttemptEnd::TimedOut(a.timeout.unwrap_or_default()),
+        _ = super::local::wait_for_cancel(&mut cancel) => AttemptEnd::Cancelled,
+    };
+    // Cancel: close stdin (the watchdog kills the remote group), then give it the grace
+    // period and a margin before giving up on the client.
+    if let Some(mut s) = stdin.take() {
+        let _ = s.shutdown().await;
+    }
+    drop(stdin);
+    let limit = if *cancel.borrow() == Cancel::Kill {
+        Duration::from_secs(2)
+    } else {
+        a.grace + Duration::from_secs(5)
+    };
+    if tokio::time::timeout(limit, child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+    let _ = std::fs::remove_file(&err);
+    stopped
+}
+
+async fn ended(status: std::io::Result<std::process::ExitStatus>, master: &Master, err: &Path) -> AttemptEnd {
+    let msg = read_err(err);
+    match status {
+        Ok(s) => match s.code() {
+            Some(255) => {
+                let lower = msg.to_ascii_lowercase();
+                if lower.contains("session open refused") || lower.contains("session request failed") {
+                    AttemptEnd::Refused(msg)
+                } else if !msg.is_empty() || !master.check().await {
+                    let why = if msg.is_empty() { "the connection was lost".to_owned() } else { msg };
+                    AttemptEnd::Lost(format!("`{}`: {why}", master.host.name))
+                } else {
+                    AttemptEnd::Exited(255)
+                }
+            }
+            Some(c) => AttemptEnd::Exited(c),
+            None => AttemptEnd::Lost(format!("`{}`: the ssh client was killed", master.host.name)),
+        },
+        Err(e) => AttemptEnd::NotStarted(format!("cannot wait for ssh: {e}")),
+    }
+}
+
+fn q(s: &str) -> String {
+    shlex::try_quote(s).map_or_else(|_| "''".to_owned(), |c| c.into_owned())
+}
+
+/// The remote command: `exec sh -c '<wrapper>'`, so the wrapper is the session's process group
+/// leader (`$$` is the group to kill).
+pub fn remote_command(a: &Attempt) -> String {
+    let mut w = String::new();
+    // fd 3 keeps the ssh channel's stdin for the watchdog; the task reads /dev/null.
+    w.push_str("exec 3<&0 </dev/null\n");
+    if let Some(d) = &a.workdir {
+        let d = q(&d.display().to_string());
+        w.push_str(&format!("cd -- {d} || {{ echo \"dagrun: cannot enter workdir \"{d} >&2; exit 126; }}\n"));
+    }
+    for (k, v) in &a.env {
+        w.push_str(&format!("{k}={}; export {k}\n", q(v)));
+    }
+    let grace = a.grace.as_secs().max(1);
+    // The watchdog is in the task's group: it ignores the TERM it sends so that it lives to
+    // send the KILL, and it holds no output so that it does not keep the session open.
+    w.push_str(&format!(
+        "{{ trap '' TERM; while read -r _ <&3; do :; done; kill -s TERM -- -$$; sleep {grace}; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\nw=$!\n"
+    ));
+    match &a.cmd {
+        Command::Shell(s) => w.push_str(&format!("sh -c {} &\n", q(s))),
+        Command::Argv(argv) => {
+            let parts: Vec<String> = argv.iter().map(|s| q(s)).collect();
+            w.push_str(&format!("{} &\n", parts.join(" ")));
+        }
+    }
+    w.push_str("t=$!\ntrap '' TERM\nwait $t; c=$?\nkill -s KILL $w 2>/dev/null\nkill -s TERM -- -$$ 2>/dev/null\nexit $c\n");
+    format!("exec sh -c {}", q(&w))
+}
