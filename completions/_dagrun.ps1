@@ -32,6 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('__reaper', '__reaper', [CompletionResultType]::ParameterValue, 'Kill task process groups left behind if dagrun dies (started by dagrun itself)')
             [CompletionResult]::new('generate-docs', 'generate-docs', [CompletionResultType]::ParameterValue, 'Write completions and man pages into a directory (used to refresh the committed ones)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -101,6 +102,11 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'dagrun;__reaper' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'dagrun;generate-docs' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -114,6 +120,7 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('__reaper', '__reaper', [CompletionResultType]::ParameterValue, 'Kill task process groups left behind if dagrun dies (started by dagrun itself)')
             [CompletionResult]::new('generate-docs', 'generate-docs', [CompletionResultType]::ParameterValue, 'Write completions and man pages into a directory (used to refresh the committed ones)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -137,6 +144,9 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             break
         }
         'dagrun;help;completions' {
+            break
+        }
+        'dagrun;help;__reaper' {
             break
         }
         'dagrun;help;generate-docs' {

@@ -16,6 +16,9 @@ _dagrun() {
             ",$1")
                 cmd="dagrun"
                 ;;
+            dagrun,__reaper)
+                cmd="dagrun__subcmd____reaper"
+                ;;
             dagrun,completions)
                 cmd="dagrun__subcmd__completions"
                 ;;
@@ -42,6 +45,9 @@ _dagrun() {
                 ;;
             dagrun,validate)
                 cmd="dagrun__subcmd__validate"
+                ;;
+            dagrun__subcmd__help,__reaper)
+                cmd="dagrun__subcmd__help__subcmd____reaper"
                 ;;
             dagrun__subcmd__help,completions)
                 cmd="dagrun__subcmd__help__subcmd__completions"
@@ -77,8 +83,22 @@ _dagrun() {
 
     case "${cmd}" in
         dagrun)
-            opts="-h -V --help --version run resume validate graph status schema completions generate-docs help"
+            opts="-h -V --help --version run resume validate graph status schema completions __reaper generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd____reaper)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -153,8 +173,22 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__help)
-            opts="run resume validate graph status schema completions generate-docs help"
+            opts="run resume validate graph status schema completions __reaper generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__help__subcmd____reaper)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

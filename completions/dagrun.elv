@@ -29,6 +29,7 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand status 'Summarise a state file'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
+            cand __reaper 'Kill task process groups left behind if dagrun dies (started by dagrun itself)'
             cand generate-docs 'Write completions and man pages into a directory (used to refresh the committed ones)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -90,6 +91,10 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'dagrun;__reaper'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'dagrun;generate-docs'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -102,6 +107,7 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand status 'Summarise a state file'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
+            cand __reaper 'Kill task process groups left behind if dagrun dies (started by dagrun itself)'
             cand generate-docs 'Write completions and man pages into a directory (used to refresh the committed ones)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -118,6 +124,8 @@ set edit:completion:arg-completer[dagrun] = {|@words|
         &'dagrun;help;schema'= {
         }
         &'dagrun;help;completions'= {
+        }
+        &'dagrun;help;__reaper'= {
         }
         &'dagrun;help;generate-docs'= {
         }

@@ -66,6 +66,9 @@ Examples:
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
+    /// Kill task process groups left behind if dagrun dies (started by dagrun itself)
+    #[command(name = "__reaper", hide = true)]
+    Reaper,
     /// Write completions and man pages into a directory (used to refresh the committed ones)
     #[command(hide = true)]
     GenerateDocs {

@@ -21,5 +21,6 @@ pub fn dispatch(cmd: Command) -> Result<u8> {
         Command::Schema => docs::schema(),
         Command::Completions { shell } => docs::completions(shell),
         Command::GenerateDocs { dir } => docs::generate(&dir),
+        Command::Reaper => Ok(crate::exec::reaper::serve()),
     }
 }

@@ -100,6 +100,7 @@ pub fn drive(
     start: Start,
     sink: &mut dyn crate::scheduler::event::EventSink,
 ) -> Result<Outcome> {
+    crate::exec::reaper::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -30,6 +30,7 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
     // Kills the group when this attempt ends, and also when it is dropped half-way (the run
     // stopped on an error, dagrun panicked): no task process outlives its attempt.
     let _group = KillGroupOnDrop(pgid);
+    super::reaper::register(pgid.as_raw());
     let timeout = async {
         match a.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -60,6 +61,7 @@ struct KillGroupOnDrop(Pid);
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
         let _ = killpg(self.0, Signal::SIGKILL);
+        super::reaper::unregister(self.0.as_raw());
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod hosts;
 pub mod local;
+pub mod reaper;
 pub mod ssh;
 
 use crate::task::Command;

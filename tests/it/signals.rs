@@ -195,3 +195,19 @@ fn sigint_during_a_retry_delay_stops_at_once() {
     assert!(err.contains("stopped  flaky") && err.contains("1 interrupted, 1 not started"), "{err}");
     assert!(!d.join("later").exists());
 }
+
+#[test]
+fn sigkill_of_dagrun_leaves_no_task_process() {
+    // dagrun cannot clean up after SIGKILL itself: its reaper process must.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = long_task_flow(d);
+    let mut child = spawn(d, &flow, &[]);
+    wait_for_file(&d.join("marker"));
+    let pid = read_pid(&d.join("pid"));
+    let bg = read_pid(&d.join("bgpid"));
+    signal(&child, Signal::SIGKILL);
+    let _ = wait_exit(&mut child, LIMIT);
+    assert_group_gone(pid);
+    assert!(!alive(bg), "the task's background child {bg} survived");
+}
