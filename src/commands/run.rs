@@ -105,7 +105,13 @@ pub fn drive(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(rt.block_on(scheduler::run(plan, cfg, start, sink))?)
+    rt.block_on(scheduler::run(plan, cfg, start, sink)).map_err(|e| {
+        if e.downcast_ref::<crate::state::recorder::StateWriteError>().is_some() {
+            Error::State(e)
+        } else {
+            Error::Other(e)
+        }
+    })
 }
 
 pub fn exit_code(o: &Outcome) -> u8 {

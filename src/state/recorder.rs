@@ -90,6 +90,18 @@ fn fresh_epoch(previous: u64) -> u64 {
 
 impl EventSink for Recorder {
     fn event(&mut self, plan: &Plan, e: &Event) -> Result<()> {
+        self.apply(plan, e).map_err(|e| anyhow::Error::new(StateWriteError(format!("{e:#}"))))
+    }
+}
+
+/// The state could not be written during a run: the run stops, as a state it cannot trust is
+/// no state to resume from (exit code 4).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot keep the state file up to date: {0}")]
+pub struct StateWriteError(String);
+
+impl Recorder {
+    fn apply(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
             Event::RunStarted { .. } | Event::HostDown { .. } => {}
             Event::Started { task, attempt, log, host, at } => {
