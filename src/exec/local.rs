@@ -31,12 +31,7 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
     // stopped on an error, dagrun panicked): no task process outlives its attempt.
     let _group = KillGroupOnDrop(pgid);
     super::reaper::register(pgid.as_raw());
-    let timeout = async {
-        match a.timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
+    let timeout = super::expiry(a.timeout);
     tokio::pin!(timeout);
     let end = tokio::select! {
         status = child.wait() => match status {

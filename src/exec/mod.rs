@@ -41,3 +41,11 @@ pub struct Attempt {
     /// How long a terminated task may take to exit before it is killed.
     pub grace: Duration,
 }
+
+/// Completes when `timeout` has passed; never, without one.
+pub(crate) async fn expiry(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -139,34 +139,31 @@ impl Master {
         if self.path.exists() { Ok(()) } else { self.open().await }
     }
 
-    /// Whether the master connection is alive.
-    pub async fn check(&self) -> bool {
-        let mut cmd = tokio::process::Command::new("ssh");
+    /// `ssh -O <op>`: a request to the master process.
+    fn control(&self, op: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("ssh");
         cmd.args(&self.host.base)
             .arg("-o")
             .arg(format!("ControlPath={}", self.path.display()))
-            .args(["-O", "check", "--", &self.host.name])
+            .args(["-O", op, "--", &self.host.name])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// Whether the master connection is alive.
+    pub async fn check(&self) -> bool {
+        let mut cmd = tokio::process::Command::from(self.control("check"));
+        cmd.kill_on_drop(true);
         matches!(tokio::time::timeout(Duration::from_secs(5), cmd.status()).await, Ok(Ok(s)) if s.success())
     }
 
     /// Asks the master to exit (end of run).
     pub fn close(&self) {
-        if !self.path.exists() {
-            return;
+        if self.path.exists() {
+            let _ = self.control("exit").status();
         }
-        let _ = std::process::Command::new("ssh")
-            .args(&self.host.base)
-            .arg("-o")
-            .arg(format!("ControlPath={}", self.path.display()))
-            .args(["-O", "exit", "--", &self.host.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
@@ -216,12 +213,7 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
     };
     // Held open while the task runs: its EOF is the remote watchdog's signal to kill.
     let mut stdin = child.stdin.take();
-    let timeout = async {
-        match a.timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
+    let timeout = super::expiry(a.timeout);
     tokio::pin!(timeout);
     let stopped = tokio::select! {
         status = child.wait() => {

@@ -358,21 +358,18 @@ pub async fn run(
                 awaiting_retry[i as usize] = false;
                 queues[exec_index[i as usize]].push_back(i);
             }
-            _ = sigint.recv() => {
-                if stopping && outcome.signal.is_some() {
-                    let _ = cancel_tx.send(Cancel::Kill);
-                } else {
-                    stopping = true;
-                    outcome.signal.get_or_insert(2);
-                    let _ = cancel_tx.send(Cancel::Terminate);
+            sig = async {
+                tokio::select! {
+                    _ = sigint.recv() => 2,
+                    _ = sigterm.recv() => 15,
                 }
-            }
-            _ = sigterm.recv() => {
+            } => {
+                // The first signal stops gracefully; another one kills at once.
                 if stopping && outcome.signal.is_some() {
                     let _ = cancel_tx.send(Cancel::Kill);
                 } else {
                     stopping = true;
-                    outcome.signal.get_or_insert(15);
+                    outcome.signal.get_or_insert(sig);
                     let _ = cancel_tx.send(Cancel::Terminate);
                 }
             }
