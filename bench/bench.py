@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""dagrun's benchmark harness.
+
+    python3 bench/bench.py [SECTION ...] [--runs N] [--no-build] [--keep]
+
+Builds the release binary (unless --no-build), generates each section's inputs into a temporary
+directory, runs every measured command --runs times (default 5) and prints, per section, a
+markdown table of median wall time and median peak RSS, next to a baseline command measured in
+the same run, with the ratio to it and PASS/FAIL against the section's targets.
+
+Python 3 standard library only. Peak RSS comes from os.wait4's rusage (ru_maxrss) of the child,
+so GNU time is not needed.
+
+Adding a section: write `def section_NAME(ctx) -> list[Case]` (generate inputs under ctx.tmp,
+return the cases to measure) and register it in SECTIONS. `measure_cases` does the rest.
+"""
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1 << 20
+GB = 1 << 30
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds
+    cpu: float  # seconds, user + system
+    rss: int  # bytes
+    rc: int
+    stdout: bytes
+
+
+def run_once(argv, cwd=None, stdin=None):
+    """Runs argv once; wall time, peak RSS of the child (bytes), exit code and stdout."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=stdin or subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        # ru_maxrss is KiB on Linux, bytes on macOS.
+        rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        return Sample(wall, usage.ru_utime + usage.ru_stime, rss, proc.returncode, out.read())
+
+
+@dataclass
+class Cmd:
+    """A command to measure. `check` gets a Sample and returns an error string or None."""
+    label: str
+    argv: list
+    check: object = None
+
+
+@dataclass
+class Case:
+    name: str
+    cmd: Cmd
+    baseline: Cmd
+    max_wall: float = None  # seconds; None: report only
+    max_rss: int = None  # bytes; None: report only
+    note: str = ""
+
+
+@dataclass
+class Result:
+    case: Case
+    samples: list = field(default_factory=list)
+    base: list = field(default_factory=list)
+    error: str = None
+
+    def wall(self):
+        return statistics.median(s.wall for s in self.samples) if self.samples else None
+
+    def cpu(self):
+        return statistics.median(s.cpu for s in self.samples) if self.samples else None
+
+    def rss(self):
+        return statistics.median(s.rss for s in self.samples) if self.samples else None
+
+    def base_wall(self):
+        return statistics.median(s.wall for s in self.base) if self.base else None
+
+    def verdict(self):
+        if self.error:
+            return "FAIL"
+        ok = True
+        if self.case.max_wall is not None and self.wall() > self.case.max_wall:
+            ok = False
+        if self.case.max_rss is not None and self.rss() > self.case.max_rss:
+            ok = False
+        return "PASS" if ok else "FAIL"
+
+
+def measure_cases(cases, runs, log):
+    """Interleaves command and baseline runs so that machine noise hits both alike."""
+    results = []
+    for case in cases:
+        r = Result(case)
+        for i in range(runs):
+            for cmd, into in ((case.cmd, r.samples), (case.baseline, r.base)):
+                s = run_once(cmd.argv)
+                err = cmd.check(s) if cmd.check else (None if s.rc == 0 else f"exit {s.rc}")
+                if err:
+                    tail = s.stdout[-400:].decode(errors="replace").strip()
+                    r.error = f"`{cmd.label}`: {err}: {tail}"
+                    break
+                into.append(s)
+            if r.error:
+                break
+            log(f"  {case.name}: run {i + 1}/{runs}: {r.samples[-1].wall:.3f} s, "
+                f"{r.samples[-1].rss / MB:.0f} MiB (baseline {r.base[-1].wall:.3f} s)")
+        if r.error:
+            log(f"  {case.name}: {r.error}")
+        results.append(r)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def fmt_s(x):
+    return "-" if x is None else f"{x:.3f} s"
+
+
+def fmt_mb(x):
+    return "-" if x is None else f"{x / MB:.0f} MiB"
+
+
+def target_text(case):
+    parts = []
+    if case.max_wall is not None:
+        parts.append(f"≤ {case.max_wall:g} s")
+    if case.max_rss is not None:
+        parts.append(f"≤ {case.max_rss / GB:g} GiB RSS" if case.max_rss >= GB else
+                     f"≤ {case.max_rss / MB:g} MiB RSS")
+    return ", ".join(parts) or "completes"
+
+
+def print_table(section, results, runs):
+    print(f"\n### {section} (median of {runs} runs)\n")
+    head = ["case", "command", "median wall", "median CPU", "median peak RSS", "baseline",
+            "baseline wall",
+            "ratio", "target", "result"]
+    rows = []
+    for r in results:
+        w, b = r.wall(), r.base_wall()
+        ratio = f"{w / b:.1f}x" if w is not None and b else "-"
+        rows.append([r.case.name, f"`{r.case.cmd.label}`", fmt_s(w), fmt_s(r.cpu()), fmt_mb(r.rss()),
+                     f"`{r.case.baseline.label}`", fmt_s(b), ratio, target_text(r.case),
+                     f"**{r.verdict()}**"])
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    notes = [f"- {r.case.name}: {r.case.note}" for r in results if r.case.note]
+    notes += [f"- {r.case.name}: {r.error}" for r in results if r.error]
+    if notes:
+        print()
+        print("\n".join(notes))
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass
+class Context:
+    dagrun: Path
+    tmp: Path
+    runs: int
+    log: object
+
+
+def expect_valid(n):
+    want = f"valid, {n} task".encode()
+
+    def check(s):
+        if s.rc != 0:
+            return f"exit {s.rc}"
+        if want not in s.stdout:
+            return f"expected `{want.decode()}` in the output"
+        return None
+
+    return check
+
+
+def write_flat(path, n, seed=1):
+    """n tasks t0..t{n-1}; each depends on 0, 1 or 2 distinct earlier tasks, chosen at random."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("name: flat\ntasks:\n")
+        buf = []
+        for i in range(n):
+            k = rng.randint(0, min(2, i))
+            deps = rng.sample(range(i), k) if k else ()
+            buf.append(f"  t{i}:\n    cmd: echo {i}\n")
+            if deps:
+                buf.append("    after: [" + ", ".join(f"t{d}" for d in deps) + "]\n")
+            if len(buf) > 10000:
+                f.write("".join(buf))
+                buf.clear()
+        f.write("".join(buf))
+
+
+def write_chain(path, n):
+    """n tasks, each depending on the one before: the deepest possible graph."""
+    with open(path, "w") as f:
+        f.write("name: chain\ntasks:\n  t0:\n    cmd: echo 0\n")
+        buf = []
+        for i in range(1, n):
+            buf.append(f"  t{i}:\n    cmd: echo {i}\n    after: [t{i - 1}]\n")
+            if len(buf) > 10000:
+                f.write("".join(buf))
+                buf.clear()
+        f.write("".join(buf))
+
+
+def write_matrix(path, n):
+    with open(path, "w") as f:
+        f.write("name: matrix\ntasks:\n  m:\n    matrix:\n"
+                f"      i: \"{{{{ range({n}) }}}}\"\n"
+                "    cmd: \"echo {{ i }}\"\n")
+
+
+def section_validate(ctx):
+    """`dagrun validate` on large files: flat random DAG, one big matrix, one long chain."""
+    n = 1_000_000
+    flat, chain, matrix = ctx.tmp / "flat.yaml", ctx.tmp / "chain.yaml", ctx.tmp / "matrix.yaml"
+    ctx.log(f"generating {n} tasks into {ctx.tmp} ...")
+    write_flat(flat, n)
+    write_chain(chain, n)
+    write_matrix(matrix, n)
+    d = str(ctx.dagrun)
+
+    def validate(p):
+        return Cmd(f"dagrun validate {p.name}", [d, "validate", str(p)], expect_valid(n))
+
+    def wc(p):
+        return Cmd(f"wc -l {p.name}", ["wc", "-l", str(p)])
+
+    size = lambda p: f"{p.stat().st_size / MB:.0f} MiB"  # noqa: E731
+    return [
+        Case("flat 1M, ≤2 random deps", validate(flat), wc(flat), max_wall=3.0, max_rss=1 * GB,
+             note=f"{flat.name} is {size(flat)}; baseline `wc -l` reads and scans every byte once"),
+        Case("matrix range(1000000)", validate(matrix), Cmd(f"seq {n}", ["seq", str(n)]),
+             max_wall=2.0,
+             note="one task spec expanded to 1M instances, `cmd` rendered per instance; "
+                  "baseline `seq` prints the same 1M numbers"),
+        Case("chain 1M deep", validate(chain), wc(chain),
+             note=f"{chain.name} is {size(chain)}; must finish without a stack overflow"),
+    ]
+
+
+# Planned later by others: `run` (N no-op tasks vs a bare spawn loop / make / ninja), `state`, `ssh`.
+SECTIONS = {
+    "validate": section_validate,
+}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def build(target_dir):
+    print(f"building: cargo build --release (CARGO_TARGET_DIR={target_dir})", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sections", nargs="*", metavar="SECTION",
+                    help=f"sections to run (default: all): {', '.join(SECTIONS)}")
+    ap.add_argument("--runs", type=int, default=5, help="runs per command (default 5)")
+    ap.add_argument("--no-build", action="store_true", help="use the binary already built")
+    ap.add_argument("--keep", action="store_true", help="keep the generated inputs and say where")
+    args = ap.parse_args()
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        ap.error(f"unknown section {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+
+    target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    if not target_dir.is_absolute():
+        target_dir = ROOT / target_dir
+    if not args.no_build:
+        build(target_dir)
+    dagrun = target_dir / "release" / "dagrun"
+    if not dagrun.exists():
+        sys.exit(f"bench: {dagrun} does not exist; build it or drop --no-build")
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="dagrun-bench-"))
+    failed = False
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip() or "?"
+        print(f"dagrun bench: commit {rev}, {platform.machine()} {platform.system()}, "
+              f"{os.cpu_count()} CPUs, binary {dagrun}")
+        for name in args.sections or list(SECTIONS):
+            ctx = Context(dagrun, tmp / name, args.runs, log)
+            ctx.tmp.mkdir()
+            cases = SECTIONS[name](ctx)
+            log(f"section {name}: {len(cases)} cases x {args.runs} runs")
+            results = measure_cases(cases, args.runs, log)
+            print_table(name, results, args.runs)
+            failed |= any(r.verdict() == "FAIL" for r in results)
+    finally:
+        if args.keep:
+            print(f"\ninputs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
