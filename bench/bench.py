@@ -76,6 +76,7 @@ class Case:
     baseline: Cmd
     max_wall: float = None  # seconds; None: report only
     max_rss: int = None  # bytes; None: report only
+    max_ratio: float = None  # median wall / median baseline wall; None: report only
     note: str = ""
 
 
@@ -105,6 +106,8 @@ class Result:
         if self.case.max_wall is not None and self.wall() > self.case.max_wall:
             ok = False
         if self.case.max_rss is not None and self.rss() > self.case.max_rss:
+            ok = False
+        if self.case.max_ratio is not None and self.wall() > self.case.max_ratio * self.base_wall():
             ok = False
         return "PASS" if ok else "FAIL"
 
@@ -152,6 +155,8 @@ def target_text(case):
     if case.max_rss is not None:
         parts.append(f"≤ {case.max_rss / GB:g} GiB RSS" if case.max_rss >= GB else
                      f"≤ {case.max_rss / MB:g} MiB RSS")
+    if case.max_ratio is not None:
+        parts.append(f"≤ {case.max_ratio:g}x baseline")
     return ", ".join(parts) or "completes"
 
 
@@ -270,9 +275,132 @@ def section_validate(ctx):
     ]
 
 
-# Planned later by others: `run` (N no-op tasks vs a bare spawn loop / make / ninja), `state`, `ssh`.
+def write_noop_flows(tmp, n):
+    """The same n no-op tasks, wide (independent) and as a chain, for dagrun, make and ninja."""
+    wide, chain = tmp / f"wide{n}.yaml", tmp / f"chain{n}.yaml"
+    wide.write_text(f"tasks:\n  t:\n    matrix:\n      i: \"{{{{ range({n}) }}}}\"\n    cmd: \"true\"\n")
+    with open(chain, "w") as f:
+        f.write("tasks:\n")
+        for i in range(n):
+            f.write(f"  t{i}:\n    cmd: \"true\"\n" + (f"    after: [t{i - 1}]\n" if i else ""))
+    for kind in ("wide", "chain"):
+        dep = (lambda i: f" t{i - 1}" if i and kind == "chain" else "")
+        with open(tmp / f"{kind}{n}.mk", "w") as f:
+            f.write("all: " + (" ".join(f"t{i}" for i in range(n)) if kind == "wide" else f"t{n - 1}") + "\n")
+            for i in range(n):
+                f.write(f"t{i}:{dep(i)}\n\t@sh -c true\n.PHONY: t{i}\n")
+        with open(tmp / f"{kind}{n}.ninja", "w") as f:
+            f.write("rule t\n  command = sh -c true\n")
+            for i in range(n):
+                f.write(f"build t{i}: t{' |' + dep(i) if dep(i) else ''}\n")
+    return wide, chain
+
+
+def section_run(ctx):
+    """`dagrun run` of no-op tasks with -j2 against a bare spawn loop, make and ninja."""
+    n, big = 10_000, 100_000
+    wide, chain = write_noop_flows(ctx.tmp, n)
+    wide_big = ctx.tmp / f"wide{big}.yaml"
+    wide_big.write_text(f"tasks:\n  t:\n    matrix:\n      i: \"{{{{ range({big}) }}}}\"\n    cmd: \"true\"\n")
+    d, t = str(ctx.dagrun), ctx.tmp
+
+    def run(flow, label):
+        return Cmd(f"dagrun run {label} -j 2", [d, "run", str(flow), "-j", "2", "--progress", "none",
+                                                 "--state", str(t / f"state-{label}" / "state.json")])
+
+    bare_wide = Cmd(f"seq {n} | xargs -P 2 sh -c true", ["sh", "-c", f"seq {n} | xargs -P 2 -I{{}} sh -c true"])
+    bare_chain = Cmd(f"{n} x sh -c true in a loop",
+                     ["sh", "-c", f"i=0; while [ $i -lt {n} ]; do sh -c true; i=$((i+1)); done"])
+    tool = lambda name, argv: Cmd(name, argv)  # noqa: E731
+    cases = [
+        Case(f"wide {n} vs bare loop", run(wide, "wide"), bare_wide, max_ratio=1.3,
+             note="independent tasks; the bare loop keeps 2 `sh -c true` in flight with xargs"),
+        Case(f"chain {n} vs bare loop", run(chain, "chain"), bare_chain, max_ratio=1.3,
+             note="each task after the one before; the bare loop runs them one by one"),
+    ]
+    for kind, flow in (("wide", wide), ("chain", chain)):
+        if shutil.which("make"):
+            cases.append(Case(f"{kind} {n} vs make -j2", run(flow, kind),
+                              tool("make -s -j2", ["make", "-s", "-j2", "-f", str(t / f"{kind}{n}.mk")]),
+                              max_ratio=1.0, note="target: no slower than make"))
+        if shutil.which("ninja"):
+            cases.append(Case(f"{kind} {n} vs ninja -j2", run(flow, kind),
+                              tool("ninja -j2", ["ninja", "-j2", "-f", str(t / f"{kind}{n}.ninja")]),
+                              note="ninja records nothing between runs here: every run builds all"))
+    cases.append(Case(f"wide {big}: per-task time and memory", run(wide_big, f"wide{big}"), run(wide, "wide"),
+                      max_ratio=1.2 * big / n, max_rss=big * 2048,
+                      note=f"baseline is the same run with {n} tasks: the ratio divided by {big // n} is "
+                           f"per-task time at {big} relative to {n} (target ≤ 1.2); RSS target 2 KiB per task"))
+    return cases
+
+
+def definition_hash(cmd):
+    """dagrun's definition hash of a task with shell `cmd`, no env, no workdir, executor local and
+    no dependencies (see src/state/hash.rs): lets the benchmark write a finished state quickly."""
+    import hashlib
+    h = hashlib.sha256()
+    for field_ in (b"dagrun-task-v1", b"sh", cmd.encode(), (0).to_bytes(8, "little"), b"", b"local",
+                   (0).to_bytes(8, "little")):
+        h.update(len(field_).to_bytes(8, "little"))
+        h.update(field_)
+    return h.digest()[:16].hex()
+
+
+def section_state(ctx):
+    """The state recorder's cost, and resume's decision on a large finished state."""
+    import json
+    n, big = 10_000, 1_000_000
+    wide = ctx.tmp / "wide.yaml"
+    wide.write_text(f"tasks:\n  t:\n    matrix:\n      i: \"{{{{ range({n}) }}}}\"\n    cmd: \"true\"\n")
+    d = str(ctx.dagrun)
+    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else ctx.tmp
+    throwaway = Path(tempfile.mkdtemp(prefix="dagrun-bench-", dir=shm))
+
+    def run(state, label):
+        return Cmd(label, [d, "run", str(wide), "-j", "2", "--progress", "none", "--state", str(state)])
+
+    # A finished run of 1M tasks, written directly (running them would take many minutes).
+    flow = ctx.tmp / "big.yaml"
+    flow.write_text(f"tasks:\n  t:\n    matrix:\n      i: \"{{{{ range({big}) }}}}\"\n    cmd: \"true\"\n")
+    sdir = ctx.tmp / "big"
+    sdir.mkdir()
+    state = sdir / "state.json"
+    hsh = definition_hash("true")
+    head = {"format_version": 1,
+            "workflow": {"path": str(flow), "name": "big", "params": {}, "overrides": {}, "format": "yaml",
+                         "source": flow.read_text()},
+            "run": {"epoch": 1, "runs": 1, "outcome": "succeeded"}}
+    # Streamed, not built in memory: children forked from a big process report its peak RSS.
+    with open(state, "w") as f:
+        f.write(json.dumps(head)[:-1] + ', "tasks": {\n')
+        for i in range(big):
+            rec = {"status": "succeeded", "attempts": 1, "exit_code": 0, "log": f"logs/t[i={i}].1.log", "hash": hsh}
+            f.write(("," if i else "") + json.dumps(f"t[i={i}]") + ": " + json.dumps(rec) + "\n")
+        f.write("}}\n")
+    per_task = state.stat().st_size / big
+
+    def nothing_to_do(s):
+        if s.rc != 0:
+            return f"exit {s.rc}"
+        return None
+
+    resume = Cmd("dagrun resume --dry-run (1M done)", [d, "resume", "--dry-run", str(state)], nothing_to_do)
+    parse = Cmd("python3 json.load of the state", [sys.executable, "-c",
+                                                   f"import json; json.load(open({str(state)!r}))"])
+    return [
+        Case(f"record {n} tasks", run(ctx.tmp / "rec" / "state.json", "state on disk"),
+             run(throwaway / "state.json", "state in /dev/shm"), max_ratio=1.1,
+             note="the same run recording its state to disk vs. to a throwaway tmpfs path"),
+        Case(f"resume {big} finished", resume, parse, max_wall=5.0,
+             note=f"decides there is nothing to do; the state file is {state.stat().st_size / MB:.0f} MiB, "
+                  f"{per_task:.0f} bytes per task"),
+    ]
+
+
 SECTIONS = {
     "validate": section_validate,
+    "run": section_run,
+    "state": section_state,
 }
 
 

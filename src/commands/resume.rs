@@ -10,7 +10,7 @@ use crate::scheduler::event::Tee;
 use crate::scheduler::{RunConfig, Start};
 use crate::state::model::StateFile;
 use crate::state::recorder::Recorder;
-use crate::state::resume::{Reconciled, Why, restore};
+use crate::state::resume::{Reconciled, Why, into_records, restore};
 use crate::state::store::{self, Lock};
 use crate::workflow::load::Format;
 use crate::workflow::{LoadOptions, load_file, load_text};
@@ -59,8 +59,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         .to_owned();
         state.workflow.path = p.display().to_string();
     }
-    let Reconciled { done, attempts, records, .. } = rec;
-    state.tasks = records;
+    let Reconciled { done, attempts, .. } = rec;
+    state.tasks = into_records(&plan, std::mem::take(&mut state.tasks));
     // Keep the output of generators whose tasks are restored; the others run again.
     state.generators.retain(|id, _| plan.get(id).is_some_and(|i| done[i as usize]));
     if nothing_to_do {

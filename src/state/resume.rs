@@ -47,8 +47,6 @@ pub struct Reconciled {
     pub done: Vec<bool>,
     pub why: Vec<Option<Why>>,
     pub attempts: Vec<u32>,
-    /// Records in plan order, one per task (removed tasks dropped, new ones pending).
-    pub records: IndexMap<String, TaskRecord>,
     /// Tasks in the state that the workflow no longer has.
     pub removed: usize,
 }
@@ -113,17 +111,23 @@ pub fn reconcile(
         why[iu] = reason;
     }
     redecide_skips(plan, prior, &mut done, &mut why);
-    let mut records = IndexMap::with_capacity(n);
+    let removed = prior.tasks.keys().filter(|id| plan.get(id).is_none()).count();
+    Reconciled { done, why, attempts, removed }
+}
+
+/// The records a continued run starts from, in plan order, one per task: taken from the old
+/// state (moved, not copied: it can hold millions), new tasks pending, removed ones dropped.
+pub fn into_records(plan: &Plan, mut prior: IndexMap<String, TaskRecord>) -> IndexMap<String, TaskRecord> {
+    let mut records = IndexMap::with_capacity(plan.len());
     for t in &plan.tasks {
-        let mut r = prior.tasks.get(&t.id).cloned().unwrap_or_else(|| TaskRecord::pending(None));
+        let mut r = prior.swap_remove(&t.id).unwrap_or_else(|| TaskRecord::pending(None));
         if r.status == Status::Running {
             r.status = Status::Interrupted;
             r.reason = Some("dagrun stopped while the task ran".into());
         }
         records.insert(t.id.clone(), r);
     }
-    let removed = prior.tasks.keys().filter(|id| plan.get(id).is_none()).count();
-    Reconciled { done, why, attempts, records, removed }
+    records
 }
 
 /// The scheduler takes a done task for one that succeeded, so a task skipped as not needed
