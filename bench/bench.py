@@ -397,10 +397,55 @@ def section_state(ctx):
     ]
 
 
+def section_generators(ctx):
+    """A generator printing 100,000 tasks against the same tasks written in the file."""
+    n = 100_000
+    d, t = str(ctx.dagrun), ctx.tmp
+    # Each task is `true` with `when: failure`: its generator succeeded, so it is decided "not
+    # needed" without a process. What is measured is parsing, expanding, validating and
+    # splicing the fragment, and recording it; process spawning is the `run` section's.
+    gen = t / "gen.py"
+    gen.write_text("import sys\n"
+                   "n = int(sys.argv[1])\n"
+                   "sys.stdout.write('tasks:\\n' + ''.join("
+                   "f'  t{i}: {{cmd: \"true\", when: failure}}\\n' for i in range(n)))\n")
+    generated = t / "generated.yaml"
+    generated.write_text(f"tasks:\n  gen:\n    generator: true\n    cmd: python3 {gen} {n}\n")
+    static = t / "static.yaml"
+    with open(static, "w") as f:
+        # The same generator runs (its output discarded), so both pay for Python alike.
+        f.write(f"tasks:\n  gen:\n    cmd: python3 {gen} {n} > /dev/null\n")
+        f.write("".join(f'  t{i}: {{cmd: "true", when: failure, after: [gen]}}\n' for i in range(n)))
+
+    want = f"1 succeeded, {n} not needed".encode()
+
+    def check(s):
+        if s.rc != 0:
+            return f"exit {s.rc}"
+        return None if want in s.stdout else f"expected `{want.decode()}` in the output"
+
+    def run(flow, label):
+        return Cmd(f"dagrun run {flow.name} -j 2", [d, "run", str(flow), "-j", "2", "--progress", "none",
+                                                    "--state", str(t / label / "state.json")], check)
+
+    baseline = run(static, "static")
+    # The target is an absolute budget (splicing ≤ 2 s over the static file), expressed as a
+    # ratio to the baseline measured here.
+    base = statistics.median(run_once(baseline.argv).wall for _ in range(2))
+    return [
+        Case(f"generator printing {n} tasks", run(generated, "generated"), baseline,
+             max_ratio=round((base + 2.0) / base, 2),
+             note=f"baseline: the same {n} tasks written in the file (read and validated at load "
+                  f"instead of spliced at run time); target: at most 2 s more than the baseline's "
+                  f"{base:.2f} s"),
+    ]
+
+
 SECTIONS = {
     "validate": section_validate,
     "run": section_run,
     "state": section_state,
+    "generators": section_generators,
 }
 
 

@@ -93,7 +93,8 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
         file: &file,
         text: output,
         format: Format::Yaml,
-        max_tasks: plan.max_tasks.saturating_sub(plan.len()),
+        max_tasks: plan.max_tasks,
+        existing: plan.len(),
         namespace: &ns,
         diags,
     };

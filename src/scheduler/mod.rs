@@ -294,7 +294,7 @@ pub async fn run(
                 if generator && end.succeeded() {
                     let out = logs.join(format!("{file}.{}.out", r.attempt));
                     match generate(plan, i, &out) {
-                        Ok(a) => added = a,
+                        Ok(a) => added = Some(a),
                         Err(why) => end = AttemptEnd::Rejected(why),
                     }
                 }
@@ -412,12 +412,13 @@ pub async fn run(
 /// Tasks a generator added, and the output that defined them.
 type Added = (Range<u32>, Arc<str>);
 
-/// Reads a generator's output and splices the tasks it defines into the plan.
-fn generate(plan: &mut Plan, i: u32, out: &std::path::Path) -> Result<Option<Added>, String> {
+/// Reads a generator's output and splices the tasks it defines into the plan. Output that adds
+/// nothing is still reported, so the state records it and `resume` does not run it again.
+fn generate(plan: &mut Plan, i: u32, out: &std::path::Path) -> Result<Added, String> {
     let text = crate::plan::splice::read_output(out)?;
     let range =
         crate::plan::splice::splice(plan, i, &text).map_err(|d| crate::diag::Diagnostics(d).to_string())?;
-    Ok((!range.is_empty()).then(|| (range, Arc::from(text))))
+    Ok((range, Arc::from(text)))
 }
 
 fn attempt_for(

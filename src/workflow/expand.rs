@@ -42,7 +42,10 @@ pub struct Expander<'a> {
     pub file: &'a str,
     pub text: &'a str,
     pub format: Format,
+    /// The most tasks the whole plan may have (`--max-tasks`).
     pub max_tasks: usize,
+    /// Tasks the plan has already (those before a generator's output; 0 for a workflow file).
+    pub existing: usize,
     /// Prefix for generated tasks (`gen/`), empty for a workflow file.
     pub namespace: &'a str,
     pub diags: Vec<Diagnostic>,
@@ -168,13 +171,28 @@ impl<'a> Expander<'a> {
         spec: &WorkflowSpec,
         mut out: Expanded,
     ) -> Expanded {
+        let mut over = false;
         for (tname, tspec) in &spec.tasks {
             let start = out.tasks.len();
+            // A matrix checks its own size; one message for the first plain task past the limit.
+            if tspec.matrix.is_empty() && !over && self.existing.saturating_add(start) >= self.max_tasks {
+                over = true;
+                let msg = format!("makes {}", self.over_limit());
+                self.diags.push(self.task_diag(tname, "name", msg));
+            }
             self.expand_task(jinja, base, spec, tname, tspec, &mut out);
             let full: Arc<str> = format!("{}{}", self.namespace, tname).into();
             out.bases.push((full, start..out.tasks.len()));
         }
         out
+    }
+
+    fn over_limit(&self) -> String {
+        let already = match self.existing {
+            0 => String::new(),
+            n => format!(", counting the {n} the run has already"),
+        };
+        format!("more than the limit of {} tasks{already} (raise it with `--max-tasks`)", self.max_tasks)
     }
 
     fn executors(&mut self, spec: &WorkflowSpec) -> IndexMap<String, ExecutorDef> {
@@ -320,15 +338,9 @@ impl<'a> Expander<'a> {
                 return;
             }
             count = count.saturating_mul(values.len());
-            if count.saturating_add(out.tasks.len()) > self.max_tasks {
-                self.diags.push(self.task_diag(
-                    name,
-                    "matrix",
-                    format!(
-                        "expands to more than the limit of {} tasks (raise it with `--max-tasks`)",
-                        self.max_tasks
-                    ),
-                ));
+            if count.saturating_add(out.tasks.len()).saturating_add(self.existing) > self.max_tasks {
+                let msg = format!("expands to {}", self.over_limit());
+                self.diags.push(self.task_diag(name, "matrix", msg));
                 return;
             }
             axes.push((key.as_str().into(), values));

@@ -76,6 +76,7 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
         text: &text,
         format,
         max_tasks: opts.max_tasks,
+        existing: 0,
         namespace: "",
         diags,
     };

@@ -2,6 +2,7 @@
 
 mod common;
 mod display;
+mod generators;
 mod graph;
 mod prop;
 mod resume;
