@@ -66,10 +66,7 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
             return Err(AttemptEnd::NotStarted(format!("workdir `{}` is not a directory", dir.display())));
         }
     }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&a.log)
+    let log = super::open_log(&a.log)
         .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
     let out = match &a.stdout {
         Some(p) => std::fs::File::create(p)

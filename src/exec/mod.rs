@@ -49,3 +49,12 @@ pub(crate) async fn expiry(timeout: Option<Duration>) {
         None => std::future::pending().await,
     }
 }
+
+/// Opens an attempt's log, empty: a fresh `run` starts attempts at 1 again, and its logs must
+/// not carry an earlier run's output. Opened for appending, so that the task's stdout and
+/// stderr (and their children) never overwrite each other.
+pub(crate) fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.set_len(0)?;
+    Ok(f)
+}

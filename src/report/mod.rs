@@ -60,7 +60,8 @@ impl Reporter {
 
     /// A failure as printed when it happens: the reason, the log path and the log's last lines.
     fn failure_block(&self, id: &str, why: &str, log: Option<&Path>) -> String {
-        let mut s = format!("failed   {id}: {why}");
+        // A reason of several lines (a refused generator output) stays under its task.
+        let mut s = format!("failed   {id}: {}", why.replace('\n', "\n           "));
         if let Some(log) = log {
             s.push_str(&format!("\n         log: {}", self.show_path(log)));
             for line in tail(log, 10) {
@@ -110,7 +111,7 @@ impl Reporter {
         if !self.failures.is_empty() {
             s.push_str("failed tasks:\n");
             for f in &self.failures {
-                s.push_str(&format!("  {}: {}", f.id, f.why));
+                s.push_str(&format!("  {}: {}", f.id, f.why.replace('\n', "\n    ")));
                 if let Some(l) = &f.log {
                     s.push_str(&format!(" (log: {})", self.show_path(l)));
                 }

@@ -8,9 +8,9 @@ use crate::scheduler::event::{Event, SkipReason, Status};
 pub fn line(plan: &Plan, e: &Event) -> Option<String> {
     Some(match e {
         Event::RunStarted { total, done } if *done > 0 => {
-            format!("running {} of {total} tasks ({done} already done)", total - done)
+            format!("running {} of {total} task{} ({done} already done)", total - done, plural(*total))
         }
-        Event::RunStarted { total, .. } => format!("running {total} tasks"),
+        Event::RunStarted { total, .. } => format!("running {total} task{}", plural(*total)),
         Event::Started { task, attempt, host, .. } => {
             let mut s = format!("start    {}", plan.task(*task).id);
             if *attempt > 1 {
@@ -48,4 +48,8 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
         }
         Event::RunFinished(_) | Event::HostDown { .. } => return None,
     })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
