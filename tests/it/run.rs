@@ -647,3 +647,15 @@ fn state_option_chooses_the_run_directory() {
     assert_eq!(text, format!("{}\n", run_dir.display()));
     assert!(!d.join(".dagrun").exists());
 }
+
+#[test]
+fn a_fresh_run_starts_its_attempt_logs_empty() {
+    // `run` numbers attempts from 1 again: its logs must not keep an earlier run's output.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(d, "flow.yaml", "params:\n  word: first\ntasks:\n  say:\n    cmd: echo {{ word }}\n");
+    dagrun().args(["run", "--progress", "none"]).arg(&flow).assert().success();
+    dagrun().args(["run", "--progress", "none", "-p", "word=second"]).arg(&flow).assert().success();
+    let log = std::fs::read_to_string(d.join(".dagrun/flow/logs/say.1.log")).unwrap();
+    assert_eq!(log, "second\n");
+}
