@@ -441,11 +441,129 @@ def section_generators(ctx):
     ]
 
 
+def section_ssh(ctx):
+    """1,000 no-op tasks over two loopback SSH hosts against `ssh host true` per task (xargs -P 8)."""
+    import atexit
+    import pwd
+    import signal
+    import socket
+    import threading
+    n, per_host, hosts = 1000, 4, ("127.0.0.1", "127.0.0.2")
+    sshd = "/usr/sbin/sshd"
+    if not Path(sshd).exists() or not shutil.which("ssh"):
+        sys.exit("bench ssh: needs openssh-server and openssh-client (apt-get install -y openssh-server)")
+    # As the test harness does (tests/it/sshd.rs): as root, log in as `dagrun-test` (root's shell
+    # start-up may be slow), else as the current user, the only one a non-root sshd can log in.
+    root = os.geteuid() == 0
+    user = "dagrun-test" if root else pwd.getpwuid(os.getuid()).pw_name
+    if root:
+        os.makedirs("/run/sshd", exist_ok=True)
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "-m", "-s", "/bin/sh", user], check=True)
+        subprocess.run(["usermod", "-p", "*", user], check=True)  # `!` is locked without PAM
+    # Not under ctx.tmp: the login user must reach `authorized_keys` (sshd reads it as that user).
+    d = Path(tempfile.mkdtemp(prefix="dagrun-bench-sshd-"))
+    os.chmod(d, 0o755)
+
+    def keygen(path, comment):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                       check=True, stdin=subprocess.DEVNULL)
+
+    keygen(d / "client", "dagrun-bench-client")
+    (d / "authorized_keys").write_text((d / "client.pub").read_text())
+    os.chmod(d / "authorized_keys", 0o644)
+    procs, config, known = [], [], []
+    for k, addr in enumerate(hosts, 1):
+        hk = d / f"host{k}"
+        keygen(hk, f"dagrun-bench-host{k}")
+        for _ in range(20):
+            with socket.socket() as s:
+                s.bind((addr, 0))
+                port = s.getsockname()[1]
+            (d / f"sshd{k}.conf").write_text(
+                f"ListenAddress {addr}\nPort {port}\nHostKey {hk}\nPidFile {d}/sshd{k}.pid\n"
+                f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\nMaxSessions 10\n")
+            p = subprocess.Popen([sshd, "-D", "-e", "-f", str(d / f"sshd{k}.conf")], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            lines = []
+            for line in p.stderr:
+                lines.append(line.decode(errors="replace"))
+                if "Server listening on" in lines[-1] or "Address already in use" in lines[-1]:
+                    break
+            if "Server listening on" in "".join(lines):
+                # Drained for good: a full pipe would block sshd.
+                threading.Thread(target=lambda f=p.stderr: [None for _ in f], daemon=True).start()
+                break
+            p.kill()
+            p.wait()
+        else:
+            sys.exit(f"bench ssh: sshd on {addr} did not start: {''.join(lines)}")
+        procs.append(p)
+        pub = (hk.with_suffix(".pub")).read_text().split()[:2]
+        known.append(f"[{addr}]:{port} {' '.join(pub)}\n")
+        config.append(f"Host h{k}\n  HostName {addr}\n  Port {port}\n  User {user}\n  IdentityFile {d}/client\n"
+                      f"  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n"
+                      "  StrictHostKeyChecking yes\n  BatchMode yes\n")
+
+    def stop():
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+    atexit.register(stop)
+    (d / "known_hosts").write_text("".join(known))
+    cfg = d / "ssh_config"
+    cfg.write_text("\n".join(config))
+    flow = ctx.tmp / "ssh-noop.yaml"
+    flow.write_text(f"name: ssh-noop\nexecutors:\n  farm:\n    type: ssh\n    config: \"{cfg}\"\n"
+                    f"    hosts: [h1, h2]\n    slots: {per_host}\n"
+                    f"tasks:\n  t:\n    matrix:\n      i: \"{{{{ range({n}) }}}}\"\n    executor: farm\n"
+                    "    cmd: \"true\"\n")
+    (d / "hosts").write_text("h1\nh2\n" * (n // 2))
+    par = per_host * len(hosts)
+    walls = {"dagrun": [], "ssh": []}
+
+    def timed(key):
+        def check(s):
+            if s.rc != 0:
+                return f"exit {s.rc}"
+            walls[key].append(s.wall)
+            return None
+        return check
+
+    class Rates:
+        """Filled in as the runs go: read when the table is printed."""
+
+        def __str__(self):
+            if not walls["dagrun"] or not walls["ssh"]:
+                return "no complete run"
+            a, b = statistics.median(walls["dagrun"]), statistics.median(walls["ssh"])
+            return (f"{n} tasks over 2 hosts × {per_host} slots: dagrun {n / a:.0f} tasks/s (target ≥ 200), "
+                    f"plain ssh {n / b:.0f} tasks/s; dagrun is {b / a:.1f}× faster (target ≥ 5×); "
+                    f"dagrun multiplexes over {-(-per_host // 10)} master(s) per host, the loop opens "
+                    f"a connection (key exchange, login) per task")
+
+    dagrun = Cmd(f"dagrun run ({n} × true, 2 hosts × {per_host} slots)",
+                 [str(ctx.dagrun), "run", str(flow), "--progress", "none", "--state", str(ctx.tmp / "state.json")],
+                 timed("dagrun"))
+    loop = Cmd(f"xargs -P {par} ssh -F cfg HOST true",
+               ["sh", "-c", f"xargs -P {par} -I@ ssh -F {cfg} @ true < {d / 'hosts'}"], timed("ssh"))
+    return [Case(f"{n} no-op tasks over ssh", dagrun, loop, max_wall=n / 200, max_ratio=0.2, note=Rates())]
+
+
 SECTIONS = {
     "validate": section_validate,
     "run": section_run,
     "state": section_state,
     "generators": section_generators,
+    "ssh": section_ssh,
 }
 
 

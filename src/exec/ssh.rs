@@ -121,6 +121,7 @@ impl Master {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true);
         let limit = Duration::from_secs(CONNECT_TIMEOUT as u64 + 5);
         let status = tokio::time::timeout(limit, cmd.status()).await;
@@ -139,6 +140,16 @@ impl Master {
         if self.path.exists() { Ok(()) } else { self.open().await }
     }
 
+    /// Re-opens the master if it does not answer, over a stale socket if one is left.
+    async fn revive(&self) -> Result<(), String> {
+        let _guard = self.reopen.lock().await;
+        if self.check().await {
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(&self.path);
+        self.open().await
+    }
+
     /// `ssh -O <op>`: a request to the master process.
     fn control(&self, op: &str) -> std::process::Command {
         let mut cmd = std::process::Command::new("ssh");
@@ -149,6 +160,7 @@ impl Master {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd
     }
 
@@ -182,7 +194,7 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
     if let Err(e) = master.ensure().await {
         return AttemptEnd::Lost(format!("cannot connect to `{}`: {e}", master.host.name));
     }
-    let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
+    let log = match super::open_log(&a.log) {
         Ok(f) => f,
         Err(e) => return AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())),
     };
@@ -196,7 +208,12 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
     };
     let err = master.host.err_file();
     let mut cmd = tokio::process::Command::new("ssh");
-    cmd.args(&master.host.base)
+    // When the master does not take the session (refused by the server's `MaxSessions`, or
+    // the master just exited), ssh silently falls back to a connection of its own, which
+    // bypasses the session limits and meets the server's `MaxStartups`. A proxy that fails
+    // at once turns that fallback into an error. Given first, it wins over the user's.
+    cmd.args(["-o", "ProxyCommand=false"])
+        .args(&master.host.base)
         .args(["-o", "ControlMaster=no", "-o"])
         .arg(format!("ControlPath={}", master.path.display()))
         .arg("-E")
@@ -206,6 +223,10 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
         .stdin(Stdio::piped())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(log))
+        // Out of dagrun's process group: a terminal's Ctrl-C must reach dagrun only, which
+        // then stops the task through stdin. A client killed by it would drop the session
+        // with the remote tree still running (and look like a lost host).
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -247,7 +268,23 @@ async fn ended(status: std::io::Result<std::process::ExitStatus>, master: &Maste
             Some(255) => {
                 let lower = msg.to_ascii_lowercase();
                 if lower.contains("session open refused") || lower.contains("session request failed") {
-                    AttemptEnd::Refused(msg)
+                    // The failed fallback's lines (see `run`) would only confuse.
+                    let line =
+                        msg.split("; ").find(|l| l.to_ascii_lowercase().contains("session")).unwrap_or(&msg);
+                    let line = line.rsplit(": ").next().unwrap_or(line);
+                    AttemptEnd::Refused(format!("`{}`: {line}", master.host.name))
+                } else if lower.contains("kex_exchange_identification") || lower.contains("banner exchange") {
+                    // Only the refused fallback (through `ProxyCommand=false`) gets as far as
+                    // the version banner: the session never reached the master, which is gone
+                    // (idle exit, killed). Reopen it; if the host answers, this was no lost
+                    // host and the task tries again.
+                    match master.revive().await {
+                        Ok(()) => AttemptEnd::Refused(format!(
+                            "`{}`: the master connection had exited; reopened it",
+                            master.host.name
+                        )),
+                        Err(e) => AttemptEnd::Lost(format!("cannot connect to `{}`: {e}", master.host.name)),
+                    }
                 } else if !msg.is_empty() || !master.check().await {
                     let why = if msg.is_empty() { "the connection was lost".to_owned() } else { msg };
                     AttemptEnd::Lost(format!("`{}`: {why}", master.host.name))

@@ -8,6 +8,7 @@ mod prop;
 mod resume;
 mod run;
 mod signals;
+mod ssh;
 mod ssh_harness;
 mod sshd;
 mod state;
