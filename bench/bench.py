@@ -325,7 +325,7 @@ def section_run(ctx):
                               max_ratio=1.0, note="target: no slower than make"))
         if shutil.which("ninja"):
             cases.append(Case(f"{kind} {n} vs ninja -j2", run(flow, kind),
-                              tool("ninja -j2", ["ninja", "-j2", "-f", str(t / f"{kind}{n}.ninja")]),
+                              tool("ninja -j2", ["ninja", "-C", str(t), "-j2", "-f", f"{kind}{n}.ninja"]),
                               note="ninja records nothing between runs here: every run builds all"))
     cases.append(Case(f"wide {big}: per-task time and memory", run(wide_big, f"wide{big}"), run(wide, "wide"),
                       max_ratio=1.2 * big / n, max_rss=big * 2048,

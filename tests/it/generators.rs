@@ -479,7 +479,7 @@ fn a_generator_printing_200_mb_is_refused_without_reading_it() {
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(
         err.contains(
-            "failed   gen: its output was refused:\nit printed 200000000 bytes; a generator's task list may have at most 67108864 bytes"
+            "failed   gen: its output was refused:\n           it printed 200000000 bytes; a generator's task list may have at most 67108864 bytes"
         ),
         "{err}"
     );
@@ -503,7 +503,7 @@ fn a_generator_that_generates_itself_stops_at_the_depth_limit() {
     let deepest = vec!["gen"; 17].join("/");
     assert!(
         err.contains(&format!(
-            "failed   {deepest}: its output was refused:\noutput of `{deepest}`: generators are nested more than 16 deep here (does a generator generate itself?)"
+            "failed   {deepest}: its output was refused:\n           output of `{deepest}`: generators are nested more than 16 deep here (does a generator generate itself?)"
         )),
         "{err}"
     );
