@@ -4,8 +4,10 @@
 use super::run::{GRACE, drive, exit_code, mode, print_order, resume_command, unknown_task};
 use crate::cli::ResumeArgs;
 use crate::error::{Error, Result, code};
+use crate::plan::ExecutorKind;
 use crate::plan::Plan;
 use crate::report::Reporter;
+use crate::scheduler::event::Status;
 use crate::scheduler::event::Tee;
 use crate::scheduler::{RunConfig, Start};
 use crate::state::model::StateFile;
@@ -14,6 +16,7 @@ use crate::state::resume::{Reconciled, Why, into_records, restore};
 use crate::state::store::{self, Lock};
 use crate::workflow::load::Format;
 use crate::workflow::{LoadOptions, load_file, load_text};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     }
     let (hashes, rec) = restore(&mut plan, &prior, &roots);
     print_plan(&plan, &rec);
+    let attach = jobs_to_follow(&plan, &prior, &hashes, &rec, args.dry_run);
     if args.dry_run {
         print_order(&plan, &vec![true; plan.len()], |i| !rec.done[i as usize]);
         return Ok(code::OK);
@@ -79,7 +83,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
     let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
     let mut reporter = Reporter::new(mode(args.progress));
-    let start = Start { selected: vec![true; plan.len()], done, attempts };
+    let start = Start { selected: vec![true; plan.len()], done, attempts, attach };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
@@ -126,6 +130,48 @@ fn load_workflow(explicit: Option<&Path>, prior: &StateFile, opts: &LoadOptions)
             Ok(load_text(&path, recorded, prior.workflow.source.clone(), opts)?)
         }
     }
+}
+
+/// Slurm jobs that a killed run left behind. A job of a task that will run as it was is followed
+/// again instead of submitted twice; a job of a task that changed (or is forced, or gone) is
+/// cancelled, so that it does not run beside its replacement.
+fn jobs_to_follow(
+    plan: &Plan,
+    prior: &StateFile,
+    hashes: &[String],
+    rec: &Reconciled,
+    dry_run: bool,
+) -> HashMap<u32, String> {
+    let mut follow = HashMap::new();
+    let mut err = std::io::stderr().lock();
+    for (id, r) in &prior.tasks {
+        let (Status::Running, Some(job)) = (r.status, &r.job) else { continue };
+        let same = plan.get(id).filter(|&i| {
+            let iu = i as usize;
+            rec.why[iu] == Some(Why::Interrupted)
+                && r.hash.as_deref() == Some(hashes[iu].as_str())
+                && matches!(plan.executor_of(i).kind, ExecutorKind::Slurm(_))
+        });
+        match same {
+            Some(i) => {
+                let _ = writeln!(err, "  {id}: following slurm job {job} again");
+                follow.insert(i, job.clone());
+            }
+            None if dry_run => {
+                let _ = writeln!(err, "  {id}: slurm job {job} would be cancelled (the task changed)");
+            }
+            None => {
+                let _ = writeln!(err, "  {id}: cancelling slurm job {job} (the task changed)");
+                let _ = std::process::Command::new("scancel")
+                    .arg(job)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+    follow
 }
 
 /// What resume will do, before it does it.

@@ -4,6 +4,7 @@
 pub mod hosts;
 pub mod local;
 pub mod reaper;
+pub mod slurm;
 pub mod ssh;
 
 use crate::task::Command;

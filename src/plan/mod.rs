@@ -16,8 +16,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::workflow::spec::SlurmSpec;
-
 /// An SSH host of an executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -37,7 +35,21 @@ pub enum ExecutorKind {
         options: Vec<String>,
         max_sessions: u32,
     },
-    Slurm(SlurmSpec),
+    Slurm(SlurmDef),
+}
+
+/// A `slurm` executor's job options, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlurmDef {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Job time limit; without it, the task's `timeout`.
+    pub time: Option<std::time::Duration>,
+    /// CPUs per job; without it, the task's `slots`.
+    pub cpus_per_task: Option<u32>,
+    pub mem: Option<String>,
+    pub sbatch_args: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +65,9 @@ impl ExecutorDef {
     pub fn max_task_slots(&self) -> u32 {
         match &self.kind {
             ExecutorKind::Ssh { hosts, .. } => hosts.iter().map(|h| h.slots).max().unwrap_or(0),
-            _ => self.slots,
+            // A job's slots are its CPUs, which Slurm places; `slots` counts jobs in flight.
+            ExecutorKind::Slurm(_) => u32::MAX,
+            ExecutorKind::Local => self.slots,
         }
     }
 
@@ -168,6 +182,12 @@ impl Plan {
 
     pub fn task(&self, i: u32) -> &Task {
         &self.tasks[i as usize]
+    }
+
+    /// The executor a task runs on (validation made sure it exists).
+    pub fn executor_of(&self, i: u32) -> &ExecutorDef {
+        let name: &str = &self.task(i).executor;
+        self.executors.get(name).unwrap_or(&self.executors[0])
     }
 
     /// Resolves a `--target`/`--from` argument: an exact id, or a base name meaning all instances.

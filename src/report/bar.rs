@@ -62,6 +62,11 @@ impl Bars {
                 }
                 v.running.insert(*task, (label, Instant::now()));
             }
+            Event::Submitted { task, job, .. } => {
+                if let Some((label, _)) = v.running.get_mut(task) {
+                    label.push_str(&format!(" (job {job})"));
+                }
+            }
             Event::Retrying { task, .. } => {
                 v.running.shift_remove(task);
             }

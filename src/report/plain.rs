@@ -42,6 +42,7 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
                 Status::Pending | Status::Running => return None,
             }
         }
+        Event::Submitted { task, job, .. } => format!("job      {}: slurm job {job}", plan.task(*task).id),
         Event::TasksAdded { generator, added, .. } => {
             let n = added.len();
             format!("added    {n} task{} from {}", if n == 1 { "" } else { "s" }, plan.task(*generator).id)

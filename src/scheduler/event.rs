@@ -51,6 +51,8 @@ pub enum AttemptEnd {
     Lost(String),
     /// The server refused a new session (too many on one connection): try again shortly.
     Refused(String),
+    /// The attempt ended badly for a reason its executor gives in words (a Slurm job state).
+    Failed(String),
 }
 
 impl AttemptEnd {
@@ -77,6 +79,7 @@ impl AttemptEnd {
             AttemptEnd::Rejected(m) => format!("its output was refused:\n{m}"),
             AttemptEnd::Lost(m) => format!("host lost: {m}"),
             AttemptEnd::Refused(m) => format!("session refused: {m}"),
+            AttemptEnd::Failed(m) => m.clone(),
         }
     }
 }
@@ -97,6 +100,8 @@ pub enum Event {
     RunStarted { total: usize, done: usize },
     /// An attempt started; its output goes to `log`.
     Started { task: u32, attempt: u32, log: PathBuf, host: Option<String>, at: SystemTime },
+    /// The attempt became the Slurm job `job` (submitted, or found again by `resume`).
+    Submitted { task: u32, attempt: u32, job: String },
     /// An attempt failed and the task will be tried again after `delay`.
     Retrying { task: u32, attempt: u32, end: AttemptEnd, delay: Duration },
     /// The task reached its final status for this run.

@@ -8,12 +8,13 @@ pub mod event;
 pub mod tracker;
 
 use crate::exec::hosts::{HostPool, Placement};
+use crate::exec::slurm::Slurm;
 use crate::exec::{self, Attempt, Cancel};
 use crate::plan::ExecutorKind;
 use crate::plan::Plan;
 use crate::task::file_name_for;
 use event::{AttemptEnd, Event, EventSink, Outcome, SkipReason, Status};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,11 +47,18 @@ pub struct Start {
     pub done: Vec<bool>,
     /// Attempts already made per task (resume keeps counting).
     pub attempts: Vec<u32>,
+    /// Slurm jobs a killed run left queued or running, by task: followed again, not resubmitted.
+    pub attach: HashMap<u32, String>,
 }
 
 impl Start {
     pub fn fresh(plan: &Plan, selected: Vec<bool>) -> Start {
-        Start { selected, done: vec![false; plan.len()], attempts: vec![0; plan.len()] }
+        Start {
+            selected,
+            done: vec![false; plan.len()],
+            attempts: vec![0; plan.len()],
+            attach: HashMap::new(),
+        }
     }
 }
 
@@ -108,6 +116,16 @@ pub async fn run(
         }
         pools.push(Some(pool));
     }
+    let slurms: Vec<Option<Arc<Slurm>>> = plan
+        .executors
+        .values()
+        .map(|def| match &def.kind {
+            ExecutorKind::Slurm(s) => Some(Slurm::start(s.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut attach = start.attach;
+    let (submitted_tx, mut submitted_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
     let mut lost = vec![0u32; n];
     let mut no_host: Vec<(u32, String)> = Vec::new();
 
@@ -151,17 +169,6 @@ pub async fn run(
                     if cfg.jobs.is_some_and(|j| running_count >= j) {
                         break;
                     }
-                    if matches!(plan.executors[e].kind, ExecutorKind::Slurm(_)) {
-                        q.pop_front();
-                        no_host.push((
-                            i,
-                            format!(
-                                "executor `{}` has type `slurm`, which this dagrun cannot run yet",
-                                t.executor
-                            ),
-                        ));
-                        continue;
-                    }
                     let placement = match pools[e].as_mut() {
                         Some(pool) => {
                             if let Some(why) = pool.all_down() {
@@ -177,9 +184,9 @@ pub async fn run(
                                 None => break,
                             }
                         }
-                        None if free[e] < t.slots => break,
+                        None if free[e] < cost(plan, e, t.slots) => break,
                         None => {
-                            free[e] -= t.slots;
+                            free[e] -= cost(plan, e, t.slots);
                             None
                         }
                     };
@@ -187,7 +194,11 @@ pub async fn run(
                     let host =
                         placement.and_then(|p| pools[e].as_ref().map(|pool| pool.host_name(p).to_owned()));
                     running_count += 1;
-                    attempts[i as usize] += 1;
+                    // A job a killed run left behind is the same attempt, followed again.
+                    let job = attach.remove(&i).filter(|_| attempts[i as usize] > 0);
+                    if job.is_none() {
+                        attempts[i as usize] += 1;
+                    }
                     tries[i as usize] += 1;
                     let attempt = attempts[i as usize];
                     let log = logs.join(format!("{}.{attempt}.log", file_name_for(&t.id)));
@@ -205,6 +216,16 @@ pub async fn run(
                     });
                     let a = attempt_for(plan, i, attempt, log, stdout, cfg, placement.is_some());
                     let rx = cancel_rx.clone();
+                    if let Some(s) = slurms[e].clone() {
+                        let tx = submitted_tx.clone();
+                        let slots = t.slots;
+                        let told = move |job| {
+                            let _ = tx.send((i, attempt, job));
+                        };
+                        attempts_set
+                            .spawn(async move { (i, exec::slurm::run(&a, &s, slots, job, told, rx).await) });
+                        continue;
+                    }
                     match placement.and_then(|p| pools[e].as_ref().map(|pool| pool.master(p))) {
                         Some(m) => attempts_set.spawn(async move { (i, exec::ssh::run(&a, &m, rx).await) }),
                         None => attempts_set.spawn(async move { (i, exec::local::run(&a, rx).await) }),
@@ -239,7 +260,14 @@ pub async fn run(
         }
 
         tokio::select! {
+            Some((i, attempt, job)) = submitted_rx.recv() => {
+                sink.event(plan, &Event::Submitted { task: i, attempt, job })?;
+            }
             Some(joined) = attempts_set.join_next() => {
+                // A job's id is recorded before its end.
+                while let Ok((i, attempt, job)) = submitted_rx.try_recv() {
+                    sink.event(plan, &Event::Submitted { task: i, attempt, job })?;
+                }
                 let (i, mut end) = joined?;
                 let (slots, retries, retry_delay, generator) = {
                     let t = plan.task(i);
@@ -248,10 +276,10 @@ pub async fn run(
                 running_count -= 1;
                 let r = running[i as usize].take().expect("a finished task was running");
                 let e = exec_index[i as usize];
+                let mut requeue = None;
                 match (r.placement, pools[e].as_mut()) {
                     (Some(p), Some(pool)) => {
                         pool.release(p, slots);
-                        // The host failed, not the task: run it elsewhere without using a retry.
                         if let AttemptEnd::Lost(why) = &end {
                             if pool.mark_down(p.host, why) {
                                 let ev = Event::HostDown {
@@ -262,29 +290,29 @@ pub async fn run(
                                 sink.event(plan, &ev)?;
                             }
                         }
-                        let requeue = match &end {
-                            AttemptEnd::Lost(_) if !stopping => {
-                                lost[i as usize] += 1;
-                                (lost[i as usize] <= MAX_LOST).then_some(Duration::ZERO)
-                            }
-                            AttemptEnd::Refused(_) if !stopping => {
-                                pool.back_off(p);
-                                Some(Duration::from_millis(200))
-                            }
-                            _ => None,
-                        };
-                        if let Some(delay) = requeue {
-                            tries[i as usize] -= 1;
-                            sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
-                            awaiting_retry[i as usize] = true;
-                            retry_timers.spawn(async move {
-                                tokio::time::sleep(delay).await;
-                                i
-                            });
-                            continue;
+                        if matches!(end, AttemptEnd::Refused(_)) && !stopping {
+                            pool.back_off(p);
+                            requeue = Some(Duration::from_millis(200));
                         }
                     }
-                    _ => free[e] += slots,
+                    _ => free[e] += cost(plan, e, slots),
+                }
+                // The host or node failed, not the task: run it again without using a retry.
+                if matches!(end, AttemptEnd::Lost(_)) && !stopping {
+                    lost[i as usize] += 1;
+                    if lost[i as usize] <= MAX_LOST {
+                        requeue = Some(Duration::ZERO);
+                    }
+                }
+                if let Some(delay) = requeue {
+                    tries[i as usize] -= 1;
+                    sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
+                    awaiting_retry[i as usize] = true;
+                    retry_timers.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        i
+                    });
+                    continue;
                 }
                 let file = file_name_for(&plan.task(i).id);
                 let log = logs.join(format!("{file}.{}.log", r.attempt));
@@ -407,6 +435,15 @@ pub async fn run(
     outcome.elapsed = clock.elapsed();
     sink.event(plan, &Event::RunFinished(Box::new(outcome.clone())))?;
     Ok(outcome)
+}
+
+/// What a task takes of its executor's `slots`: a Slurm job is one job in flight whatever its
+/// CPUs; elsewhere, the task's slots.
+fn cost(plan: &Plan, e: usize, slots: u32) -> u32 {
+    match plan.executors[e].kind {
+        ExecutorKind::Slurm(_) => 1,
+        _ => slots,
+    }
 }
 
 /// Tasks a generator added, and the output that defined them.

@@ -98,6 +98,10 @@ pub struct TaskRecord {
     /// The host of the last attempt (remote executors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The Slurm job of the last attempt (slurm executors): `resume` re-attaches to it while it
+    /// is queued or running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     /// Attempts run again because their host failed (these use no retry), with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lost: Vec<String>,
@@ -116,6 +120,7 @@ impl TaskRecord {
             finished_at: None,
             duration_ms: None,
             host: None,
+            job: None,
             lost: Vec::new(),
         }
     }

@@ -119,6 +119,11 @@ impl Recorder {
                 r.finished_at = None;
                 r.duration_ms = None;
                 r.host = host.clone();
+                r.job = None;
+                self.record(*task)?;
+            }
+            Event::Submitted { task, job, .. } => {
+                self.rec(*task).job = Some(job.clone());
                 self.record(*task)?;
             }
             Event::Retrying { task, end, .. } => {

@@ -9,7 +9,7 @@ use super::load::{Format, locate_task};
 use super::spec::{CmdSpec, ExecutorSpec, HostSpec, MatrixAxis, Scalar, TaskSpec, WorkflowSpec};
 use super::template::{self, InstanceContext, Tpl, plain_string};
 use crate::diag::{Diagnostic, suggest};
-use crate::plan::{ExecutorDef, ExecutorKind, Host};
+use crate::plan::{ExecutorDef, ExecutorKind, Host, SlurmDef};
 use crate::task::{Command, Task, When};
 use indexmap::IndexMap;
 use minijinja::Value;
@@ -271,11 +271,47 @@ impl<'a> Expander<'a> {
                         },
                     }
                 }
-                ExecutorSpec::Slurm(s) => ExecutorDef {
-                    name: name.as_str().into(),
-                    slots: slots_of(s.slots, 100, "`slots`"),
-                    kind: ExecutorKind::Slurm(s.clone()),
-                },
+                ExecutorSpec::Slurm(s) => {
+                    let slots = slots_of(s.slots, 100, "`slots`");
+                    let cpus_per_task = s.cpus_per_task.map(|c| slots_of(Some(c), 1, "`cpus_per_task`"));
+                    let time = s.time.as_deref().and_then(|t| match parse_duration(t) {
+                        Ok(d) if !d.is_zero() => Some(d),
+                        Ok(_) => {
+                            self.diags.push(
+                                self.diag("a job time limit must be longer than zero")
+                                    .field(format!("{field}.time")),
+                            );
+                            None
+                        }
+                        Err(m) => {
+                            self.diags.push(self.diag(m).field(format!("{field}.time")));
+                            None
+                        }
+                    });
+                    for (what, v) in [
+                        ("partition", &s.partition),
+                        ("account", &s.account),
+                        ("qos", &s.qos),
+                        ("mem", &s.mem),
+                    ] {
+                        if let Some(m) = v.as_deref().and_then(|v| check_slurm_word(v).err()) {
+                            self.diags.push(self.diag(m).field(format!("{field}.{what}")));
+                        }
+                    }
+                    ExecutorDef {
+                        name: name.as_str().into(),
+                        slots,
+                        kind: ExecutorKind::Slurm(SlurmDef {
+                            partition: s.partition.clone(),
+                            account: s.account.clone(),
+                            qos: s.qos.clone(),
+                            time,
+                            cpus_per_task,
+                            mem: s.mem.clone(),
+                            sbatch_args: s.sbatch_args.clone(),
+                        }),
+                    }
+                }
             };
             if name == "local" && !matches!(def.kind, ExecutorKind::Local) {
                 self.diags
@@ -782,6 +818,14 @@ fn check_env_name(name: &str) -> Result<(), String> {
 }
 
 /// Parses `500ms`, `30s`, `10m`, `2h`, `1h 30m`.
+/// A value passed to `sbatch` as `--name=value`: one word a user would write there.
+fn check_slurm_word(v: &str) -> Result<(), String> {
+    if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{}` is not a value sbatch takes: it must be one word", v.escape_debug()));
+    }
+    Ok(())
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("`{s}` is not a duration ({e}); write it like `500ms`, `30s`, `10m` or `2h`"))

@@ -8,6 +8,8 @@ mod prop;
 mod resume;
 mod run;
 mod signals;
+mod slurm;
+mod slurmd;
 mod ssh;
 mod ssh_harness;
 mod sshd;
