@@ -558,12 +558,143 @@ def section_ssh(ctx):
     return [Case(f"{n} no-op tasks over ssh", dagrun, loop, max_wall=n / 200, max_ratio=0.2, note=Rates())]
 
 
+def start_slurm_cluster():
+    """A private single-node Slurm cluster (munged, slurmctld, slurmd as children, configs in a
+    temp dir), as the tests start one (tests/it/slurmd.rs). Returns the SLURM_CONF path."""
+    import atexit
+    import signal
+    import socket
+    for b in ("munged", "slurmctld", "slurmd", "sbatch"):
+        if not shutil.which(b) and not Path("/usr/sbin", b).exists():
+            sys.exit("bench slurm: needs slurm-wlm and munge (apt-get install -y slurm-wlm munge)")
+    d = Path(tempfile.mkdtemp(prefix="dagrun-bench-slurm-"))
+    for sub in ("ctld", "spool", "log"):
+        (d / sub).mkdir()
+    (d / "munge.key").write_bytes(os.urandom(1024))
+    os.chmod(d / "munge.key", 0o400)
+    procs = [subprocess.Popen(["munged", "--foreground", "--force", f"--key-file={d}/munge.key",
+                               f"--socket={d}/munge.sock", f"--pid-file={d}/munged.pid",
+                               f"--log-file={d}/log/munged.log", f"--seed-file={d}/munged.seed"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+
+    def wait(what, done, limit=60):
+        start = time.monotonic()
+        while not done():
+            if time.monotonic() - start > limit:
+                sys.exit(f"bench slurm: timed out waiting for {what}; logs in {d}/log")
+            time.sleep(0.05)
+
+    wait("munged", lambda: (d / "munge.sock").exists())
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    host = Path("/proc/sys/kernel/hostname").read_text().strip().split(".")[0]
+    conf = d / "slurm.conf"
+    conf.write_text(
+        f"ClusterName=dagrun-bench\nSlurmctldHost={host}(127.0.0.1)\nSlurmctldPort={ports[0]}\n"
+        f"SlurmdPort={ports[1]}\nSlurmUser=root\nSlurmdUser=root\nAuthType=auth/munge\nCredType=cred/munge\n"
+        f"AuthInfo=socket={d}/munge.sock\nStateSaveLocation={d}/ctld\nSlurmdSpoolDir={d}/spool\n"
+        f"SlurmctldPidFile={d}/ctld.pid\nSlurmdPidFile={d}/d.pid\nSlurmctldLogFile={d}/log/slurmctld.log\n"
+        f"SlurmdLogFile={d}/log/slurmd.log\nProctrackType=proctrack/pgid\nTaskPlugin=task/none\n"
+        "SchedulerType=sched/builtin\nSelectType=select/cons_tres\nSelectTypeParameters=CR_Core\n"
+        "SchedulerParameters=batch_sched_delay=0\nSlurmdParameters=config_overrides\n"
+        "JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\nMpiDefault=none\n"
+        "ReturnToService=2\nMinJobAge=600\nKillWait=2\nMaxJobCount=100000\n"
+        f"NodeName=bench-node NodeHostname={host} NodeAddr=127.0.0.1 CPUs=16 State=UNKNOWN\n"
+        "PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:16\n")
+    env = dict(os.environ, SLURM_CONF=str(conf))
+    for argv in (["slurmctld", "-D", "-i"], ["slurmd", "-D", "-N", "bench-node"]):
+        procs.append(subprocess.Popen(argv + ["-f", str(conf)], env=env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+
+    def idle():
+        out = subprocess.run(["sinfo", "--noheader", "--format=%T"], env=env, capture_output=True, text=True)
+        return out.stdout.strip() == "idle"
+
+    wait("the node to be idle", idle)
+
+    def stop():
+        subprocess.run(["scancel", "--full", f"--user={os.getuid()}"], env=env, capture_output=True)
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+    atexit.register(stop)
+    return conf
+
+
+def section_slurm(ctx):
+    """200 no-op tasks as Slurm jobs against a bare `sbatch` loop waited for with `squeue`."""
+    n = 200
+    conf = start_slurm_cluster()
+    os.environ["SLURM_CONF"] = str(conf)
+    # A shim before the real sbatch logs when each submission starts, for the submit rate.
+    shim = ctx.tmp / "shim"
+    shim.mkdir()
+    stamps = ctx.tmp / "submits.log"
+    real = shutil.which("sbatch")
+    (shim / "sbatch").write_text(f"#!/bin/sh\ndate +%s.%N >> {stamps}\nexec {real} \"$@\"\n")
+    os.chmod(shim / "sbatch", 0o755)
+    os.environ["PATH"] = f"{shim}:{os.environ['PATH']}"
+    flow = ctx.tmp / "slurm-noop.yaml"
+    flow.write_text(f"name: slurm-noop\nexecutors:\n  hpc:\n    type: slurm\n    slots: {n}\n"
+                    f"tasks:\n  t:\n    matrix:\n      i: \"{{{{ range({n}) }}}}\"\n    executor: hpc\n"
+                    "    cmd: \"true\"\n")
+    (ctx.tmp / "loop.sh").write_text(
+        "ids=''\n"
+        f"i=0; while [ $i -lt {n} ]; do\n"
+        f"  id=$(sbatch --parsable --output=/dev/null --wrap=true) || exit 1\n"
+        "  ids=\"$ids${ids:+,}$id\"; i=$((i+1))\n"
+        "done\n"
+        "while [ -n \"$(squeue --noheader --format=%i --jobs=\"$ids\" 2>/dev/null)\" ]; do sleep 0.2; done\n")
+    rates = {"dagrun": [], "loop": [], "dagrun_wall": [], "loop_wall": []}
+
+    def timed(key):
+        def check(s):
+            if s.rc != 0:
+                return f"exit {s.rc}"
+            t = [float(x) for x in stamps.read_text().split()] if stamps.exists() else []
+            stamps.unlink(missing_ok=True)
+            if len(t) != n:
+                return f"{len(t)} submissions instead of {n}"
+            span = max(t) - min(t)
+            rates[key].append(n / span if span > 0 else float("inf"))
+            rates[key + "_wall"].append(s.wall)
+            return None
+        return check
+
+    class Rates:
+        def __str__(self):
+            if not rates["dagrun"] or not rates["loop"]:
+                return "no complete run"
+            med = statistics.median
+            return (f"{n} jobs: dagrun submits {med(rates['dagrun']):.0f} jobs/s and is done in "
+                    f"{med(rates['dagrun_wall']):.2f} s; a bare sbatch loop submits {med(rates['loop']):.0f} jobs/s "
+                    f"and its jobs are done in {med(rates['loop_wall']):.2f} s (squeue every 0.2 s); "
+                    f"dagrun follows its jobs with one squeue call every 2 s, and runs up to 4 sbatch at once")
+
+    dagrun = Cmd(f"dagrun run ({n} × true as slurm jobs)",
+                 [str(ctx.dagrun), "run", str(flow), "--progress", "none", "--state", str(ctx.tmp / "st" / "state.json")],
+                 timed("dagrun"))
+    loop = Cmd(f"{n} × sbatch --wrap=true, then squeue until done", ["sh", str(ctx.tmp / "loop.sh")], timed("loop"))
+    return [Case(f"{n} no-op tasks through slurm", dagrun, loop, note=Rates())]
+
+
 SECTIONS = {
     "validate": section_validate,
     "run": section_run,
     "state": section_state,
     "generators": section_generators,
     "ssh": section_ssh,
+    "slurm": section_slurm,
 }
 
 

@@ -28,6 +28,9 @@ const POLL: Duration = Duration::from_secs(2);
 const STATUS_WAIT: Duration = Duration::from_secs(30);
 /// `squeue --jobs` takes one argument; keep it well under the kernel's limit for one argument.
 const IDS_PER_QUERY: usize = 5000;
+/// `sbatch` and `scancel` calls at once per executor: hundreds of ready tasks must not flood the
+/// controller with simultaneous requests.
+const CALLS_AT_ONCE: usize = 4;
 
 /// What the last poll said about a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +57,7 @@ pub struct Slurm {
     jobs: Mutex<HashMap<String, watch::Sender<JobState>>>,
     wake: Arc<Notify>,
     poll: Duration,
+    calls: tokio::sync::Semaphore,
 }
 
 impl Slurm {
@@ -64,8 +68,13 @@ impl Slurm {
             .and_then(|v| crate::workflow::expand::parse_duration(&v).ok())
             .filter(|d| !d.is_zero())
             .unwrap_or(POLL);
-        let s =
-            Arc::new(Slurm { def, jobs: Mutex::new(HashMap::new()), wake: Arc::new(Notify::new()), poll });
+        let s = Arc::new(Slurm {
+            def,
+            jobs: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+            poll,
+            calls: tokio::sync::Semaphore::new(CALLS_AT_ONCE),
+        });
         tokio::spawn(poller(Arc::downgrade(&s)));
         s
     }
@@ -77,6 +86,11 @@ impl Slurm {
         drop(jobs);
         self.wake.notify_one();
         rx
+    }
+
+    async fn scancel(&self, job: &str) -> Result<(), String> {
+        let _turn = self.calls.acquire().await;
+        scancel(job).await
     }
 
     fn forget(&self, job: &str) {
@@ -370,7 +384,10 @@ pub async fn run(
     let job = match attach {
         Some(j) => j,
         None => {
-            let submit = submit(&slurm.def, a, slots);
+            let submit = async {
+                let _turn = slurm.calls.acquire().await;
+                submit(&slurm.def, a, slots).await
+            };
             tokio::pin!(submit);
             let r = tokio::select! {
                 r = &mut submit => r,
@@ -384,13 +401,14 @@ pub async fn run(
     };
     submitted(job.clone());
     let mut rx = slurm.watch(&job);
-    let end = follow(a, &job, &mut rx, &mut cancel).await;
+    let end = follow(a, slurm, &job, &mut rx, &mut cancel).await;
     slurm.forget(&job);
     end
 }
 
 async fn follow(
     a: &Attempt,
+    slurm: &Slurm,
     job: &str,
     rx: &mut watch::Receiver<JobState>,
     cancel: &mut CancelRx,
@@ -436,14 +454,14 @@ async fn follow(
             }
             _ = expiry => {
                 stop = Some(Stop::Timeout);
-                if let Err(why) = scancel(job).await {
+                if let Err(why) = slurm.scancel(job).await {
                     return AttemptEnd::Failed(format!("timed out, and `scancel {job}` failed: {why}"));
                 }
             }
             _ = cancelled => {
                 let again = stop == Some(Stop::Cancel);
                 stop = Some(Stop::Cancel);
-                let r = if again { Ok(()) } else { scancel(job).await };
+                let r = if again { Ok(()) } else { slurm.scancel(job).await };
                 if *cancel.borrow() == Cancel::Kill || r.is_err() {
                     return AttemptEnd::Cancelled;
                 }
