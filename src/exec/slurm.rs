@@ -348,8 +348,8 @@ fn read_status(log: &Path) -> Option<i32> {
 }
 
 /// Waits a while for the exit status of a job that ended to show up.
-async fn wait_status(log: &Path, cancel: &CancelRx) -> Option<i32> {
-    let until = Instant::now() + STATUS_WAIT;
+async fn wait_status(log: &Path, cancel: &CancelRx, patience: Duration) -> Option<i32> {
+    let until = Instant::now() + patience;
     loop {
         if let Some(c) = read_status(log) {
             return Some(c);
@@ -423,7 +423,7 @@ async fn follow(
         match state {
             JobState::Unknown | JobState::Active { .. } => {}
             JobState::Ended { state, reason, raw } => {
-                return ended(a, job, &state, &reason, raw, stop, cancel).await;
+                return ended(a, job, (&state, &reason, raw), stop, cancel, STATUS_WAIT).await;
             }
             JobState::Gone => {
                 return match (stop, read_status(&a.log)) {
@@ -482,11 +482,10 @@ async fn wait_for(cancel: &mut CancelRx, level: Cancel) {
 async fn ended(
     a: &Attempt,
     job: &str,
-    state: &str,
-    reason: &str,
-    raw: i32,
+    (state, reason, raw): (&str, &str, i32),
     stop: Option<Stop>,
     cancel: &CancelRx,
+    patience: Duration,
 ) -> AttemptEnd {
     let words = |what: &str| {
         if reason.is_empty() || reason == "None" {
@@ -502,7 +501,7 @@ async fn ended(
         ("CANCELLED", None) => AttemptEnd::Failed(words("was cancelled outside dagrun")),
         ("NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL", None) => AttemptEnd::Lost(words("lost its node")),
         ("OUT_OF_MEMORY", None) => AttemptEnd::Failed(words("ran out of memory")),
-        ("COMPLETED" | "FAILED", None) => match wait_status(&a.log, cancel).await {
+        ("COMPLETED" | "FAILED", None) => match wait_status(&a.log, cancel, patience).await {
             Some(c) => AttemptEnd::Exited(c),
             None if raw & 0x7f != 0 => AttemptEnd::Signaled(raw & 0x7f),
             None if raw >> 8 != 0 => AttemptEnd::Exited(raw >> 8),
@@ -538,6 +537,52 @@ mod tests {
         assert_eq!(slurm_time(Duration::from_secs(60)), "0-00:01:00");
         assert_eq!(slurm_time(Duration::from_secs(61)), "0-00:02:00");
         assert_eq!(slurm_time(Duration::from_secs(26 * 3600)), "1-02:00:00");
+    }
+
+    fn attempt(log: PathBuf) -> Attempt {
+        Attempt {
+            task_id: "t".into(),
+            number: 1,
+            cmd: Command::Shell("true".into()),
+            env: vec![],
+            workdir: None,
+            timeout: None,
+            log,
+            stdout: None,
+            grace: Duration::from_secs(1),
+        }
+    }
+
+    fn end_of(a: &Attempt, state: &str, raw: i32) -> AttemptEnd {
+        let (_tx, rx) = watch::channel(Cancel::None);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(ended(a, "42", (state, "None", raw), None, &rx, Duration::ZERO))
+    }
+
+    #[test]
+    fn a_job_without_its_exit_status_says_the_run_directory_may_not_be_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = attempt(dir.path().join("t.1.log"));
+        match end_of(&a, "COMPLETED", 0) {
+            AttemptEnd::Failed(m) => {
+                assert!(
+                    m.contains("slurm job 42 ended (COMPLETED) but its exit status never appeared"),
+                    "{m}"
+                );
+                assert!(m.contains("is the run directory on a filesystem the nodes share?"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(end_of(&a, "FAILED", 3 << 8), AttemptEnd::Exited(3));
+        assert_eq!(end_of(&a, "FAILED", 9), AttemptEnd::Signaled(9));
+        std::fs::write(dir.path().join("t.1.exit"), "5\n").unwrap();
+        assert_eq!(end_of(&a, "FAILED", 1 << 8), AttemptEnd::Exited(5), "the script's own status wins");
+        assert!(
+            matches!(end_of(&a, "NODE_FAIL", 0), AttemptEnd::Lost(m) if m.contains("lost its node (NODE_FAIL)"))
+        );
+        assert!(
+            matches!(end_of(&a, "OUT_OF_MEMORY", 0), AttemptEnd::Failed(m) if m.contains("ran out of memory"))
+        );
     }
 
     #[test]

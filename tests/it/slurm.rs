@@ -311,3 +311,34 @@ fn validate_checks_slurm_fields_without_a_cluster() {
     }
     assert!(!e.contains("needs 64 slots"), "a job's slots are its CPUs, not limited by `slots`:\n{e}");
 }
+
+#[test]
+fn a_generator_job_adds_tasks_from_its_stdout() {
+    let c = Cluster::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        &format!(
+            "{HEAD}tasks:
+  gen:
+    generator: true
+    cmd: 'echo \"to the log\" >&2; printf \"tasks:\\n  a: {{cmd: \\\"echo a >> \\$LOG\\\"}}\\n  b: {{cmd: \\\"echo b >> \\$LOG\\\", after: [a]}}\\n\"'
+  end:
+    after: [gen]
+    cmd: 'echo end >> \"$LOG\"'
+"
+        ),
+    );
+    let out = run(&c, d, &[]);
+    let e = err(&out);
+    assert_eq!(out.status.code(), Some(0), "{e}\n{}", c.logs());
+    assert!(e.contains("added    2 tasks from gen"), "{e}");
+    let order = std::fs::read_to_string(d.join("ran.log")).unwrap();
+    assert_eq!(order, "a\nb\nend\n");
+    let s = state(d);
+    assert!(s.tasks["gen/b"].job.is_some());
+    let log = std::fs::read_to_string(d.join("st").join(s.tasks["gen"].log.as_ref().unwrap())).unwrap();
+    assert_eq!(log, "to the log\n");
+}
