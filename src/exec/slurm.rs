@@ -112,6 +112,18 @@ impl Slurm {
     }
 }
 
+/// Why this machine cannot submit jobs, if it cannot: Slurm's client commands are missing.
+pub fn missing_commands() -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = ["sbatch", "squeue", "scancel"]
+        .into_iter()
+        .filter(|c| !std::env::split_paths(&path).any(|d| d.join(c).is_file()))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!("`{}` not found on PATH: run dagrun where Slurm's client commands work", missing.join("`, `"))
+    })
+}
+
 /// Asks `squeue` about every job being waited for, once per poll interval.
 async fn poller(s: Weak<Slurm>) {
     loop {

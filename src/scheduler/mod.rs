@@ -124,6 +124,8 @@ pub async fn run(
             _ => None,
         })
         .collect();
+    // Without Slurm's commands, the tasks of a slurm executor fail with one clear reason.
+    let no_slurm = slurms.iter().any(Option::is_some).then(exec::slurm::missing_commands).flatten();
     let mut attach = start.attach;
     let (submitted_tx, mut submitted_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
     let mut lost = vec![0u32; n];
@@ -168,6 +170,11 @@ pub async fn run(
                     let t = plan.task(i);
                     if cfg.jobs.is_some_and(|j| running_count >= j) {
                         break;
+                    }
+                    if let (Some(why), Some(_)) = (&no_slurm, &slurms[e]) {
+                        q.pop_front();
+                        no_host.push((i, format!("executor `{}` cannot submit jobs: {why}", t.executor)));
+                        continue;
                     }
                     let placement = match pools[e].as_mut() {
                         Some(pool) => {

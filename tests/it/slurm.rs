@@ -342,3 +342,34 @@ fn a_generator_job_adds_tasks_from_its_stdout() {
     let log = std::fs::read_to_string(d.join("st").join(s.tasks["gen"].log.as_ref().unwrap())).unwrap();
     assert_eq!(log, "to the log\n");
 }
+
+#[test]
+fn without_slurms_commands_the_tasks_fail_with_one_clear_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        &format!(
+            "{HEAD}tasks:\n  a:\n    cmd: 'true'\n  b:\n    cmd: 'true'\n  here:\n    executor: local\n    cmd: 'true'\n"
+        ),
+    );
+    // A PATH with a shell and no Slurm.
+    std::fs::create_dir(d.join("bin")).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", d.join("bin/sh")).unwrap();
+    let out = dagrun_std()
+        .args(["run", "--progress", "plain", "--state", "st/state.json", "flow.yaml"])
+        .env("PATH", d.join("bin"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let e = err(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(
+            "failed   a: executor `hpc` cannot submit jobs: `sbatch`, `squeue`, `scancel` not found on PATH"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("ok       here"), "local tasks still run: {e}");
+}
