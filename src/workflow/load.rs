@@ -92,6 +92,11 @@ pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec
             ]);
         }
     }
+    if format == Format::Yaml && text.len() >= super::split::MIN_BYTES {
+        if let Some(spec) = super::split::parse(text, super::split::PIECE_BYTES) {
+            return Ok(spec);
+        }
+    }
     let first = match format {
         Format::Yaml => serde_yaml::from_str::<WorkflowSpec>(text).map_err(|e| {
             let pos = e.location().map(|l| (l.line(), l.column()));

@@ -4,6 +4,7 @@
 pub mod expand;
 pub mod load;
 pub mod spec;
+pub mod split;
 pub mod template;
 
 use crate::diag::Diagnostic;
