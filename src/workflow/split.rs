@@ -26,9 +26,15 @@
 //!   lines at `\r`, NEL, LS and PS), no tab at the start of a line.
 //! - A task name defined in two pieces is a duplicate the pieces cannot see: it falls back too.
 
-use super::spec::{TaskSpec, TasksTable, WorkflowSpec};
+use super::LoadOptions;
+use super::expand::{Expanded, Expander};
+use super::load::{self, Format};
+use super::spec::{TaskDefaults, TaskSpec, TasksTable, WorkflowSpec};
+use super::template;
 use indexmap::IndexMap;
+use std::collections::HashSet;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Files smaller than this are parsed whole: the fast path would gain little.
@@ -52,6 +58,96 @@ struct Layout {
 /// Parses `text` in pieces of about `piece_bytes`, or returns `None` when the layout is not one
 /// this path is sure of or anything fails.
 pub fn parse(text: &str, piece_bytes: usize) -> Option<WorkflowSpec> {
+    let (mut spec, layout) = prepare(text, piece_bytes)?;
+    let pieces = run_pieces(text, &layout.pieces, Some)?;
+    let mut tasks = IndexMap::with_capacity(pieces.iter().map(IndexMap::len).sum());
+    for piece in pieces {
+        for (name, task) in piece {
+            if tasks.insert_full(name, task).1.is_some() {
+                return None;
+            }
+        }
+    }
+    spec.tasks = tasks;
+    Some(spec)
+}
+
+/// Parses and expands `text` in pieces, or returns `None` when the layout is not one this path
+/// is sure of, or on any problem at all (the whole-document path then reports it).
+pub(super) fn expand(
+    file: &str,
+    path: &Path,
+    text: &str,
+    opts: &LoadOptions,
+    piece_bytes: usize,
+) -> Option<Expanded> {
+    load::precheck(file, Format::Yaml, text).ok()?;
+    let (spec, layout) = prepare(text, piece_bytes)?;
+    let mut diags = Vec::new();
+    let name = super::workflow_name(file, path, &spec, &mut diags);
+    let expander = |diags| Expander {
+        file,
+        text,
+        format: Format::Yaml,
+        max_tasks: opts.max_tasks,
+        existing: 0,
+        namespace: "",
+        diags,
+    };
+    let mut ex = expander(diags);
+    let params = ex.params(&spec.params, &super::overrides(&spec, opts)).ok()?;
+    let jinja = template::environment(opts.max_tasks);
+    let base = template::base_context(&params, &name);
+    let head = ex.expand_head(&jinja, &base, &spec, name, params);
+    if !ex.diags.is_empty() {
+        return None;
+    }
+    let empty = || Expanded {
+        executors: head.executors.clone(),
+        tasks: Vec::new(),
+        after: Vec::new(),
+        bases: Vec::new(),
+        name: String::new(),
+        params: IndexMap::new(),
+        env: Vec::new(),
+        defaults: TaskDefaults::default(),
+        max_tasks: opts.max_tasks,
+    };
+    let pieces = run_pieces(text, &layout.pieces, |tasks| {
+        let jinja = template::environment(opts.max_tasks);
+        let base = template::base_context(&head.params, &head.name);
+        let mut ex = expander(Vec::new());
+        let out = ex.expand_tasks(&jinja, &base, &tasks, &spec.defaults, empty());
+        ex.diags.is_empty().then_some(out)
+    })?;
+    drop(spec);
+
+    let total: usize = pieces.iter().map(|p| p.tasks.len()).sum();
+    // Past the limit, the whole-document path says where.
+    if total > opts.max_tasks {
+        return None;
+    }
+    let mut out = head;
+    out.tasks.reserve_exact(total);
+    out.after.reserve_exact(total);
+    out.bases.reserve_exact(pieces.iter().map(|p| p.bases.len()).sum());
+    for piece in pieces {
+        let offset = out.tasks.len();
+        out.tasks.extend(piece.tasks);
+        out.after.extend(piece.after);
+        out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
+    }
+    // A name defined in two pieces: the whole-document parse says `defined twice`.
+    let mut names = HashSet::with_capacity(out.bases.len());
+    if !out.bases.iter().all(|(b, _)| names.insert(&**b)) {
+        return None;
+    }
+    drop(names);
+    Some(out)
+}
+
+/// Checks the layout and parses everything but the tasks (their table holds only the sentinel).
+fn prepare(text: &str, piece_bytes: usize) -> Option<(WorkflowSpec, Layout)> {
     let layout = layout(text, piece_bytes)?;
     let end = layout.pieces.last()?.end;
     let prefix = &text[..layout.tasks_line];
@@ -66,13 +162,12 @@ pub fn parse(text: &str, piece_bytes: usize) -> Option<WorkflowSpec> {
     skeleton.push_str(": {}\n");
     skeleton.push_str(&text[end..]);
     let mut spec: WorkflowSpec = serde_yaml::from_str(&skeleton).ok()?;
-    drop(skeleton);
     match spec.tasks.get_index(0) {
         Some((name, task)) if spec.tasks.len() == 1 && name == SENTINEL && is_default(task) => {}
         _ => return None,
     }
-    spec.tasks = parse_pieces(text, &layout.pieces)?;
-    Some(spec)
+    spec.tasks.clear();
+    Some((spec, layout))
 }
 
 fn is_default(t: &TaskSpec) -> bool {
@@ -91,8 +186,13 @@ fn is_default(t: &TaskSpec) -> bool {
         && t.description.is_none()
 }
 
-/// Parses the pieces on every core and joins their tasks in file order.
-fn parse_pieces(text: &str, pieces: &[Range<usize>]) -> Option<IndexMap<String, TaskSpec>> {
+/// Parses the pieces on every core, hands each one's tasks to `each`, and gives the results in
+/// file order; `None` if any piece fails to parse or `each` refuses one.
+fn run_pieces<T: Send>(
+    text: &str,
+    pieces: &[Range<usize>],
+    each: impl Fn(IndexMap<String, TaskSpec>) -> Option<T> + Sync,
+) -> Option<Vec<T>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(pieces.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -108,20 +208,21 @@ fn parse_pieces(text: &str, pieces: &[Range<usize>]) -> Option<IndexMap<String, 
             doc.clear();
             doc.push_str("tasks:\n");
             doc.push_str(piece);
-            match (!has_alias(piece)).then(|| serde_yaml::from_str::<TasksTable>(&doc)) {
-                Some(Ok(t)) => done.push((i, t.tasks)),
-                _ => {
+            let parsed = (!has_alias(piece)).then(|| serde_yaml::from_str::<TasksTable>(&doc).ok()).flatten();
+            match parsed.and_then(|t| each(t.tasks)) {
+                Some(t) => done.push((i, t)),
+                None => {
                     failed.store(true, Ordering::Relaxed);
                     return done;
                 }
             }
         }
     };
-    let mut parsed: Vec<(usize, IndexMap<String, TaskSpec>)> = std::thread::scope(|s| {
+    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
         let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
         let mut all = work();
         for h in handles {
-            // A panicking piece (a bug) is one more reason to parse the whole document.
+            // A panicking piece (a bug) is one more reason to take the whole-document path.
             match h.join() {
                 Ok(done) => all.extend(done),
                 Err(_) => failed.store(true, Ordering::Relaxed),
@@ -129,19 +230,11 @@ fn parse_pieces(text: &str, pieces: &[Range<usize>]) -> Option<IndexMap<String, 
         }
         all
     });
-    if failed.load(Ordering::Relaxed) || parsed.len() != pieces.len() {
+    if failed.load(Ordering::Relaxed) || all.len() != pieces.len() {
         return None;
     }
-    parsed.sort_unstable_by_key(|(i, _)| *i);
-    let mut tasks = IndexMap::with_capacity(parsed.iter().map(|(_, t)| t.len()).sum());
-    for (_, piece) in parsed {
-        for (name, task) in piece {
-            if tasks.insert_full(name, task).1.is_some() {
-                return None;
-            }
-        }
-    }
-    Some(tasks)
+    all.sort_unstable_by_key(|(i, _)| *i);
+    Some(all.into_iter().map(|(_, t)| t).collect())
 }
 
 /// Finds the `tasks:` line and cuts the tasks into pieces, or says the layout is not safe.
@@ -364,8 +457,70 @@ mod tests {
         ]
     }
 
+    fn opts() -> LoadOptions {
+        LoadOptions { max_tasks: 40, ..LoadOptions::default() }
+    }
+
+    /// The expansion of the piecewise path, if it answers, is the whole-document path's, and
+    /// that one found no problem.
+    fn expands_alike(text: &str) -> Result<bool, String> {
+        let path = Path::new("w.yaml");
+        let Some(fast) = expand("w.yaml", path, text, &opts(), 1) else { return Ok(false) };
+        let (slow, diags) = super::super::parse_and_expand("w.yaml", path, Format::Yaml, text, &opts())
+            .map_err(|e| format!("fast path answered, whole path failed: {e}"))?;
+        if !diags.is_empty() {
+            return Err(format!("fast path answered, whole path found {diags:?}"));
+        }
+        let view = |e: &Expanded| {
+            format!("{} {:?} {:?} {:?} {:?} {:?}", e.name, e.params, e.env, e.tasks, e.after, e.bases)
+        };
+        if view(&fast) != view(&slow) {
+            return Err(format!("{}\n!=\n{}", view(&fast), view(&slow)));
+        }
+        Ok(true)
+    }
+
+    #[test]
+    fn expands_like_the_whole_document() {
+        for text in [
+            "name: w\nparams: {p: [x, y]}\nenv: {A: \"{{ p }}\"}\ntasks:\n  a:\n    cmd: echo {{ p }}\n  b:\n    matrix: {i: \"{{ p }}\"}\n    cmd: x {{ i }}\n    after: [a]\n  c:\n    after: [\"b[i=x]\"]\n    cmd: c\ndefaults: {retries: 2}\n",
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: y, after: a, executor: e}\nexecutors:\n  e: {type: local, slots: 2}\n",
+        ] {
+            assert_eq!(expands_alike(text), Ok(true), "{text}");
+        }
+        for text in [
+            // Problems anywhere: the whole-document path reports them.
+            "tasks:\n  a: {cmd: \"{{ nope }}\"}\n  b: {cmd: x}\n",
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: x, executor: nope}\n",
+            "name: \"bad name\"\ntasks:\n  a: {cmd: x}\n  b: {cmd: x}\n",
+            "env: {\"1x\": y}\ntasks:\n  a: {cmd: x}\n  b: {cmd: x}\n",
+            // The same name in two pieces, as a plain task and as a matrix.
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: x}\n  a: {cmd: y, matrix: {i: [1]}}\n",
+            // More tasks than the limit (40).
+            "tasks:\n  a: {cmd: x, matrix: {i: \"{{ range(30) }}\"}}\n  b: {cmd: x, matrix: {i: \"{{ range(30) }}\"}}\n",
+        ] {
+            assert_eq!(expands_alike(text), Ok(false), "{text}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn pieces_expand_like_the_whole(
+            pre in prefix(),
+            body in prop::collection::vec(prop_oneof![
+                fragment(),
+                Just("  m:\n    matrix: {i: \"{{ range(3) }}\"}\n    cmd: \"echo {{ i }}\"\n".to_owned()),
+                Just("  u:\n    cmd: \"{{ undefined }}\"\n".to_owned()),
+                Just("  w:\n    cmd: x\n    after: [\"m[i=1]\", a]\n".to_owned()),
+                Just("  v:\n    cmd: x\n    after: [zz]\n".to_owned()),
+            ], 0..12),
+        ) {
+            let text = format!("{pre}tasks:\n{}env: {{A: b}}\n", body.concat());
+            let r = expands_alike(&text);
+            prop_assert!(r.is_ok(), "{}\n{:?}", text, r);
+        }
 
         #[test]
         fn pieces_agree_with_the_whole(
