@@ -130,7 +130,13 @@ pub fn precheck(file: &str, format: Format, text: &str) -> Result<(), Vec<Diagno
     }
     if format == Format::Yaml {
         // libyaml reports these at the start of the file; point at the character instead.
-        if let Some((offset, c)) = text.char_indices().find(|&(_, c)| not_yaml_text(c)) {
+        // Most big files are ASCII: a byte scan finds the same character without decoding.
+        let bad = if text.is_ascii() {
+            text.bytes().position(|b| not_yaml_text(b as char)).map(|i| (i, text.as_bytes()[i] as char))
+        } else {
+            text.char_indices().find(|&(_, c)| not_yaml_text(c))
+        };
+        if let Some((offset, c)) = bad {
             return Err(vec![
                 Diagnostic::new(
                     file,
@@ -380,6 +386,16 @@ mod tests {
         assert!(yaml(&fine).is_ok());
         let deep = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse("f.toml", Format::Toml, &deep).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_located_in_ascii_and_other_text() {
+        for text in ["tasks:\n  a: {cmd: x\u{7}}\n", "tasks:\n  a: {cmd: é\u{7}}\n"] {
+            let err = yaml(text).unwrap_err();
+            assert!(err[0].message.contains("U+0007"), "{}", err[0]);
+            assert_eq!((err[0].line, err[0].column), (Some(2), Some(13)), "{text:?}");
+        }
+        assert!(yaml("tasks:\n  a: {cmd: \"x\ty\"}\r\n").is_ok());
     }
 
     #[test]
