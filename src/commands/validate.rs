@@ -9,7 +9,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
     let opts = args.load.options();
     let mut problems = Vec::new();
     let mut out = String::new();
-    for file in &args.files {
+    for (k, file) in args.files.iter().enumerate() {
         match load_file(file, &opts) {
             Ok(plan) => {
                 if args.format == ReportFormat::Text {
@@ -19,6 +19,11 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
                         file.display(),
                         if n == 1 { "" } else { "s" }
                     ));
+                }
+                // The process ends soon after the last file: freeing a million tasks one by one
+                // would only delay the exit.
+                if k + 1 == args.files.len() {
+                    std::mem::forget(plan);
                 }
             }
             Err(LoadError::Invalid(d)) => problems.extend(d),

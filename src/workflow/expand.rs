@@ -6,7 +6,9 @@
 //! million-instance matrix is one message, not a million.
 
 use super::load::{Format, locate_task};
-use super::spec::{CmdSpec, ExecutorSpec, HostSpec, MatrixAxis, Scalar, TaskSpec, WorkflowSpec};
+use super::spec::{
+    CmdSpec, ExecutorSpec, HostSpec, MatrixAxis, Scalar, TaskDefaults, TaskSpec, WorkflowSpec,
+};
 use super::template::{self, InstanceContext, Tpl, plain_string};
 use crate::diag::{Diagnostic, suggest};
 use crate::plan::{ExecutorDef, ExecutorKind, Host, SlurmDef};
@@ -99,14 +101,26 @@ impl<'a> Expander<'a> {
     ) -> Expanded {
         let jinja = template::environment(self.max_tasks);
         let base = template::base_context(&params, &name);
+        let head = self.expand_head(&jinja, &base, spec, name, params);
+        self.expand_tasks(&jinja, &base, &spec.tasks, &spec.defaults, head)
+    }
 
+    /// Everything but the tasks: the workflow's `env` and executors.
+    pub(super) fn expand_head(
+        &mut self,
+        jinja: &minijinja::Environment<'static>,
+        base: &Value,
+        spec: &WorkflowSpec,
+        name: String,
+        params: IndexMap<String, serde_json::Value>,
+    ) -> Expanded {
         let mut env = Vec::with_capacity(spec.env.len());
         for (k, v) in &spec.env {
             if let Err(m) = check_env_name(k) {
                 self.diags.push(self.diag(m).field(format!("env.{k}")));
                 continue;
             }
-            match Tpl::new(&jinja, &v.0).and_then(|t| t.render(&base)) {
+            match Tpl::new(jinja, &v.0).and_then(|t| t.render(base)) {
                 Ok(s) if s.contains('\0') => {
                     self.diags.push(self.diag("value contains a NUL byte").field(format!("env.{k}")))
                 }
@@ -116,22 +130,17 @@ impl<'a> Expander<'a> {
         }
 
         let executors = self.executors(spec);
-        self.expand_tasks(
-            &jinja,
-            &base,
-            spec,
-            Expanded {
-                name,
-                params,
-                env,
-                executors,
-                tasks: Vec::new(),
-                after: Vec::new(),
-                bases: Vec::new(),
-                defaults: spec.defaults.clone(),
-                max_tasks: self.max_tasks,
-            },
-        )
+        Expanded {
+            name,
+            params,
+            env,
+            executors,
+            tasks: Vec::new(),
+            after: Vec::new(),
+            bases: Vec::new(),
+            defaults: spec.defaults.clone(),
+            max_tasks: self.max_tasks,
+        }
     }
 
     /// Expands a generator's output: its tasks, under `self.namespace`, with the workflow's
@@ -144,12 +153,11 @@ impl<'a> Expander<'a> {
     ) -> Expanded {
         let jinja = template::environment(self.max_tasks);
         let base = template::base_context(&plan.params, &plan.name);
-        let spec =
-            WorkflowSpec { defaults: defaults.clone(), tasks: tasks.clone(), ..WorkflowSpec::default() };
         self.expand_tasks(
             &jinja,
             &base,
-            &spec,
+            tasks,
+            defaults,
             Expanded {
                 name: plan.name.clone(),
                 params: plan.params.clone(),
@@ -164,15 +172,17 @@ impl<'a> Expander<'a> {
         )
     }
 
-    fn expand_tasks(
+    /// Appends the instances of `tasks` to `out`.
+    pub(super) fn expand_tasks(
         &mut self,
         jinja: &minijinja::Environment<'static>,
         base: &Value,
-        spec: &WorkflowSpec,
+        tasks: &IndexMap<String, TaskSpec>,
+        defaults: &TaskDefaults,
         mut out: Expanded,
     ) -> Expanded {
         let mut over = false;
-        for (tname, tspec) in &spec.tasks {
+        for (tname, tspec) in tasks {
             let start = out.tasks.len();
             // A matrix checks its own size; one message for the first plain task past the limit.
             if tspec.matrix.is_empty() && !over && self.existing.saturating_add(start) >= self.max_tasks {
@@ -180,7 +190,7 @@ impl<'a> Expander<'a> {
                 let msg = format!("makes {}", self.over_limit());
                 self.diags.push(self.task_diag(tname, "name", msg));
             }
-            self.expand_task(jinja, base, spec, tname, tspec, &mut out);
+            self.expand_task(jinja, base, defaults, tname, tspec, &mut out);
             let full: Arc<str> = format!("{}{}", self.namespace, tname).into();
             out.bases.push((full, start..out.tasks.len()));
         }
@@ -326,7 +336,7 @@ impl<'a> Expander<'a> {
         &mut self,
         jinja: &minijinja::Environment<'static>,
         base: &Value,
-        spec: &WorkflowSpec,
+        defaults: &TaskDefaults,
         name: &str,
         t: &TaskSpec,
         out: &mut Expanded,
@@ -343,7 +353,7 @@ impl<'a> Expander<'a> {
                 &placeholder
             }
         };
-        let d = &spec.defaults;
+        let d = defaults;
 
         // Matrix axes, each a list of (value, its id string).
         let mut axes: Vec<Axis> = Vec::with_capacity(t.matrix.len());

@@ -65,31 +65,10 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
 
 /// Parses `text` as a workflow, reporting every schema problem it can find.
 pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
-    if text.trim().is_empty() {
-        return Err(vec![Diagnostic::new(
-            file,
-            "the file is empty; a workflow needs at least a `tasks` table",
-        )]);
-    }
-    if format == Format::Yaml {
-        // libyaml reports these at the start of the file; point at the character instead.
-        if let Some((offset, c)) = text.char_indices().find(|&(_, c)| not_yaml_text(c)) {
-            return Err(vec![
-                Diagnostic::new(
-                    file,
-                    format!(
-                        "the file contains the control character U+{:04X}, which YAML does not allow",
-                        c as u32
-                    ),
-                )
-                .at(Some(line_col(text, offset))),
-            ]);
-        }
-        if let Some(offset) = too_deep(text) {
-            return Err(vec![
-                Diagnostic::new(file, format!("the document is nested more than {MAX_DEPTH} levels deep"))
-                    .at(Some(line_col(text, offset))),
-            ]);
+    precheck(file, format, text)?;
+    if format == Format::Yaml && text.len() >= super::split::MIN_BYTES {
+        if let Some(spec) = super::split::parse(text, super::split::PIECE_BYTES) {
+            return Ok(spec);
         }
     }
     let first = match format {
@@ -138,6 +117,45 @@ pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec
         }
     }
     Err(diags)
+}
+
+/// The problems found before parsing: an empty file, characters YAML does not allow, nesting
+/// the parser would take too long to refuse.
+pub fn precheck(file: &str, format: Format, text: &str) -> Result<(), Vec<Diagnostic>> {
+    if text.trim().is_empty() {
+        return Err(vec![Diagnostic::new(
+            file,
+            "the file is empty; a workflow needs at least a `tasks` table",
+        )]);
+    }
+    if format == Format::Yaml {
+        // libyaml reports these at the start of the file; point at the character instead.
+        // Most big files are ASCII: a byte scan finds the same character without decoding.
+        let bad = if text.is_ascii() {
+            text.bytes().position(|b| not_yaml_text(b as char)).map(|i| (i, text.as_bytes()[i] as char))
+        } else {
+            text.char_indices().find(|&(_, c)| not_yaml_text(c))
+        };
+        if let Some((offset, c)) = bad {
+            return Err(vec![
+                Diagnostic::new(
+                    file,
+                    format!(
+                        "the file contains the control character U+{:04X}, which YAML does not allow",
+                        c as u32
+                    ),
+                )
+                .at(Some(line_col(text, offset))),
+            ]);
+        }
+        if let Some(offset) = too_deep(text) {
+            return Err(vec![
+                Diagnostic::new(file, format!("the document is nested more than {MAX_DEPTH} levels deep"))
+                    .at(Some(line_col(text, offset))),
+            ]);
+        }
+    }
+    Ok(())
 }
 
 /// Deeper flow nesting than this is refused before parsing (the YAML parser would take time
@@ -368,6 +386,16 @@ mod tests {
         assert!(yaml(&fine).is_ok());
         let deep = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse("f.toml", Format::Toml, &deep).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_located_in_ascii_and_other_text() {
+        for text in ["tasks:\n  a: {cmd: x\u{7}}\n", "tasks:\n  a: {cmd: é\u{7}}\n"] {
+            let err = yaml(text).unwrap_err();
+            assert!(err[0].message.contains("U+0007"), "{}", err[0]);
+            assert_eq!((err[0].line, err[0].column), (Some(2), Some(13)), "{text:?}");
+        }
+        assert!(yaml("tasks:\n  a: {cmd: \"x\ty\"}\r\n").is_ok());
     }
 
     #[test]

@@ -4,11 +4,13 @@
 pub mod expand;
 pub mod load;
 pub mod spec;
+pub mod split;
 pub mod template;
 
 use crate::diag::Diagnostic;
 use crate::plan::{self, Plan, Source};
 use load::Format;
+use spec::WorkflowSpec;
 use std::path::Path;
 
 /// Default ceiling on the number of tasks a workflow may expand to.
@@ -57,37 +59,15 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
 /// Like `load_file`, for source text already in hand (a copy kept in a state file).
 pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) -> Result<Plan, LoadError> {
     let file = path.display().to_string();
-    let spec = load::parse(&file, format, &text).map_err(LoadError::Invalid)?;
-    let mut diags = Vec::new();
-    let name = match &spec.name {
-        Some(n) => {
-            if let Err(m) = expand::check_task_name(n) {
-                diags.push(Diagnostic::new(&file, m.replace("task name", "workflow name")).field("name"));
-            }
-            n.clone()
-        }
-        None => path.file_stem().map_or_else(|| "workflow".to_owned(), |s| s.to_string_lossy().into_owned()),
+    // A big block-style file parses and expands in pieces; anything that path is not sure of,
+    // and any problem, goes the whole-document way, which gives every message.
+    let fast = (format == Format::Yaml && text.len() >= split::MIN_BYTES)
+        .then(|| split::expand(&file, path, &text, opts, split::PIECE_BYTES))
+        .flatten();
+    let (expanded, mut diags) = match fast {
+        Some(expanded) => (expanded, Vec::new()),
+        None => parse_and_expand(&file, path, format, &text, opts)?,
     };
-    if spec.tasks.is_empty() {
-        diags.push(Diagnostic::new(&file, "the workflow defines no tasks").field("tasks"));
-    }
-    let mut ex = expand::Expander {
-        file: &file,
-        text: &text,
-        format,
-        max_tasks: opts.max_tasks,
-        existing: 0,
-        namespace: "",
-        diags,
-    };
-    let mut overrides: Vec<(String, serde_json::Value)> =
-        opts.recorded_params.iter().filter(|(k, _)| spec.params.contains_key(k)).cloned().collect();
-    overrides.extend(opts.params.iter().cloned());
-    let params = ex.params(&spec.params, &overrides).map_err(LoadError::Usage)?;
-    let expanded = ex.expand(&spec, name, params);
-    let mut diags = ex.diags;
-    // The file's types stop here; freeing them now lowers the peak of a big workflow's build.
-    drop(spec);
     let source = Source { path: path.to_path_buf(), text: String::new() };
     let mut plan = plan::build(&file, format, Source { text, ..source }, expanded, &mut diags);
     if !diags.is_empty() {
@@ -97,4 +77,46 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
         Some(p) => Ok(p),
         None => Err(LoadError::Invalid(vec![Diagnostic::new(&file, "the workflow is invalid")])),
     }
+}
+
+/// Parses the whole document, then expands it.
+fn parse_and_expand(
+    file: &str,
+    path: &Path,
+    format: Format,
+    text: &str,
+    opts: &LoadOptions,
+) -> Result<(expand::Expanded, Vec<Diagnostic>), LoadError> {
+    let spec = load::parse(file, format, text).map_err(LoadError::Invalid)?;
+    let mut diags = Vec::new();
+    let name = workflow_name(file, path, &spec, &mut diags);
+    if spec.tasks.is_empty() {
+        diags.push(Diagnostic::new(file, "the workflow defines no tasks").field("tasks"));
+    }
+    let mut ex =
+        expand::Expander { file, text, format, max_tasks: opts.max_tasks, existing: 0, namespace: "", diags };
+    let params = ex.params(&spec.params, &overrides(&spec, opts)).map_err(LoadError::Usage)?;
+    let expanded = ex.expand(&spec, name, params);
+    Ok((expanded, ex.diags))
+}
+
+/// The workflow's name: its `name`, or the file's stem.
+fn workflow_name(file: &str, path: &Path, spec: &WorkflowSpec, diags: &mut Vec<Diagnostic>) -> String {
+    match &spec.name {
+        Some(n) => {
+            if let Err(m) = expand::check_task_name(n) {
+                diags.push(Diagnostic::new(file, m.replace("task name", "workflow name")).field("name"));
+            }
+            n.clone()
+        }
+        None => path.file_stem().map_or_else(|| "workflow".to_owned(), |s| s.to_string_lossy().into_owned()),
+    }
+}
+
+/// The `-p` overrides, after those recorded by an earlier run where the file still has the param.
+fn overrides(spec: &WorkflowSpec, opts: &LoadOptions) -> Vec<(String, serde_json::Value)> {
+    let mut overrides: Vec<(String, serde_json::Value)> =
+        opts.recorded_params.iter().filter(|(k, _)| spec.params.contains_key(k)).cloned().collect();
+    overrides.extend(opts.params.iter().cloned());
+    overrides
 }

@@ -35,6 +35,14 @@ pub struct WorkflowSpec {
     pub tasks: IndexMap<String, TaskSpec>,
 }
 
+/// A document holding only a `tasks` table: a piece of a big workflow file (`split.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksTable {
+    #[serde(deserialize_with = "unique_keys")]
+    pub tasks: IndexMap<String, TaskSpec>,
+}
+
 /// Fields shared by a task and `defaults`.
 macro_rules! task_fields {
     ($(#[$m:meta])* pub struct $name:ident { $($extra:tt)* }) => {

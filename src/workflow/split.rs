@@ -1,0 +1,537 @@
+//! A fast path for big block-style YAML workflows: the `tasks` table is cut into pieces at task
+//! keys and each piece is parsed as a document of its own, on every core.
+//!
+//! serde_yaml keeps every event of a document in memory before it deserializes any (some twenty
+//! bytes per byte of YAML), so parsing a piece at a time bounds that memory, and the pieces
+//! parse in parallel. The rest of the file (everything but the tasks) is parsed once, with the
+//! tasks replaced by a sentinel task.
+//!
+//! This path only answers when it can be sure the pieces mean what the whole file means; it
+//! returns `None` for any other layout and on any error, and the caller then parses the whole
+//! document as usual, so every message stays the one-document parse's. Why the layout is safe:
+//!
+//! - The `tasks:` line starts at column 0 with nothing after the colon but a comment, and the
+//!   text before it parses alone (so no quoted scalar or flow collection is open when it comes),
+//!   and the rest of the file with a sentinel in place of the tasks gives that sentinel as
+//!   `tasks` (so `tasks:` is a key of the top-level block mapping).
+//! - The tasks' lines all start with a space, `#` or nothing; the first line at column 0 that is
+//!   anything else ends them, as it ends the block mapping they form in the whole document.
+//! - A piece starts at a line indented exactly as the first task key, with a plain key. A piece
+//!   that parses on its own ends with no quoted scalar or flow collection open (the end of the
+//!   stream would be an error), and a line that indented ends any plain or block scalar, so the
+//!   whole document's parser is in the same state at each cut as a piece's parser after its
+//!   `tasks:` line: both read the same lines the same way.
+//! - No alias in the tasks (an alias would need an anchor from another piece, and serde_yaml's
+//!   limit on alias expansion is counted per document), no line break but `\n` (YAML also breaks
+//!   lines at `\r`, NEL, LS and PS), no tab at the start of a line.
+//! - A task name defined in two pieces is a duplicate the pieces cannot see: it falls back too.
+
+use super::LoadOptions;
+use super::expand::{Expanded, Expander};
+use super::load::{self, Format};
+use super::spec::{TaskDefaults, TaskSpec, TasksTable, WorkflowSpec};
+use super::template;
+use indexmap::IndexMap;
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Files smaller than this are parsed whole: the fast path would gain little.
+pub const MIN_BYTES: usize = 1 << 20;
+/// Bytes of YAML per piece (a piece's events take some twenty times that).
+pub const PIECE_BYTES: usize = 1 << 20;
+/// The task that stands in for the tasks when the rest of the file is parsed.
+const SENTINEL: &str = "__dagrun_split_sentinel__";
+
+/// Where the parts of a document lie.
+#[derive(Debug, PartialEq, Eq)]
+struct Layout {
+    /// Offset of the `tasks:` line.
+    tasks_line: usize,
+    /// The tasks' lines, cut into pieces; they cover `text[pieces[0].start..pieces[last].end]`.
+    pieces: Vec<Range<usize>>,
+    /// Indent of the task keys.
+    indent: usize,
+}
+
+/// Parses `text` in pieces of about `piece_bytes`, or returns `None` when the layout is not one
+/// this path is sure of or anything fails.
+pub fn parse(text: &str, piece_bytes: usize) -> Option<WorkflowSpec> {
+    let (mut spec, layout) = prepare(text, piece_bytes)?;
+    let pieces = run_pieces(text, &layout.pieces, Some)?;
+    let mut tasks = IndexMap::with_capacity(pieces.iter().map(IndexMap::len).sum());
+    for piece in pieces {
+        for (name, task) in piece {
+            if tasks.insert_full(name, task).1.is_some() {
+                return None;
+            }
+        }
+    }
+    spec.tasks = tasks;
+    Some(spec)
+}
+
+/// Parses and expands `text` in pieces, or returns `None` when the layout is not one this path
+/// is sure of, or on any problem at all (the whole-document path then reports it).
+pub(super) fn expand(
+    file: &str,
+    path: &Path,
+    text: &str,
+    opts: &LoadOptions,
+    piece_bytes: usize,
+) -> Option<Expanded> {
+    load::precheck(file, Format::Yaml, text).ok()?;
+    let (spec, layout) = prepare(text, piece_bytes)?;
+    let mut diags = Vec::new();
+    let name = super::workflow_name(file, path, &spec, &mut diags);
+    let expander = |diags| Expander {
+        file,
+        text,
+        format: Format::Yaml,
+        max_tasks: opts.max_tasks,
+        existing: 0,
+        namespace: "",
+        diags,
+    };
+    let mut ex = expander(diags);
+    let params = ex.params(&spec.params, &super::overrides(&spec, opts)).ok()?;
+    let jinja = template::environment(opts.max_tasks);
+    let base = template::base_context(&params, &name);
+    let head = ex.expand_head(&jinja, &base, &spec, name, params);
+    if !ex.diags.is_empty() {
+        return None;
+    }
+    let empty = || Expanded {
+        executors: head.executors.clone(),
+        tasks: Vec::new(),
+        after: Vec::new(),
+        bases: Vec::new(),
+        name: String::new(),
+        params: IndexMap::new(),
+        env: Vec::new(),
+        defaults: TaskDefaults::default(),
+        max_tasks: opts.max_tasks,
+    };
+    let pieces = run_pieces(text, &layout.pieces, |tasks| {
+        let jinja = template::environment(opts.max_tasks);
+        let base = template::base_context(&head.params, &head.name);
+        let mut ex = expander(Vec::new());
+        let out = ex.expand_tasks(&jinja, &base, &tasks, &spec.defaults, empty());
+        ex.diags.is_empty().then_some(out)
+    })?;
+    drop(spec);
+
+    let total: usize = pieces.iter().map(|p| p.tasks.len()).sum();
+    // Past the limit, the whole-document path says where.
+    if total > opts.max_tasks {
+        return None;
+    }
+    let mut out = head;
+    out.tasks.reserve_exact(total);
+    out.after.reserve_exact(total);
+    out.bases.reserve_exact(pieces.iter().map(|p| p.bases.len()).sum());
+    for piece in pieces {
+        let offset = out.tasks.len();
+        out.tasks.extend(piece.tasks);
+        out.after.extend(piece.after);
+        out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
+    }
+    // A name defined in two pieces: the whole-document parse says `defined twice`.
+    let mut names = HashSet::with_capacity(out.bases.len());
+    if !out.bases.iter().all(|(b, _)| names.insert(&**b)) {
+        return None;
+    }
+    drop(names);
+    Some(out)
+}
+
+/// Checks the layout and parses everything but the tasks (their table holds only the sentinel).
+fn prepare(text: &str, piece_bytes: usize) -> Option<(WorkflowSpec, Layout)> {
+    let layout = layout(text, piece_bytes)?;
+    let end = layout.pieces.last()?.end;
+    let prefix = &text[..layout.tasks_line];
+    if !prefix.trim().is_empty() && serde_yaml::from_str::<serde::de::IgnoredAny>(prefix).is_err() {
+        return None;
+    }
+    let mut skeleton = String::with_capacity(text.len() - (end - layout.tasks_line) + 64);
+    skeleton.push_str(prefix);
+    skeleton.push_str("tasks:\n");
+    skeleton.extend(std::iter::repeat_n(' ', layout.indent));
+    skeleton.push_str(SENTINEL);
+    skeleton.push_str(": {}\n");
+    skeleton.push_str(&text[end..]);
+    let mut spec: WorkflowSpec = serde_yaml::from_str(&skeleton).ok()?;
+    match spec.tasks.get_index(0) {
+        Some((name, task)) if spec.tasks.len() == 1 && name == SENTINEL && is_default(task) => {}
+        _ => return None,
+    }
+    spec.tasks.clear();
+    Some((spec, layout))
+}
+
+fn is_default(t: &TaskSpec) -> bool {
+    t.cmd.is_none()
+        && t.after.is_empty()
+        && t.matrix.is_empty()
+        && t.env.is_empty()
+        && t.generator.is_none()
+        && t.executor.is_none()
+        && t.workdir.is_none()
+        && t.retries.is_none()
+        && t.retry_delay.is_none()
+        && t.timeout.is_none()
+        && t.when.is_none()
+        && t.slots.is_none()
+        && t.description.is_none()
+}
+
+/// Parses the pieces on every core, hands each one's tasks to `each`, and gives the results in
+/// file order; `None` if any piece fails to parse or `each` refuses one.
+fn run_pieces<T: Send>(
+    text: &str,
+    pieces: &[Range<usize>],
+    each: impl Fn(IndexMap<String, TaskSpec>) -> Option<T> + Sync,
+) -> Option<Vec<T>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(pieces.len());
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let mut done = Vec::new();
+        let mut doc = String::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= pieces.len() || failed.load(Ordering::Relaxed) {
+                return done;
+            }
+            let piece = &text[pieces[i].clone()];
+            doc.clear();
+            doc.push_str("tasks:\n");
+            doc.push_str(piece);
+            let parsed = (!has_alias(piece)).then(|| serde_yaml::from_str::<TasksTable>(&doc).ok()).flatten();
+            match parsed.and_then(|t| each(t.tasks)) {
+                Some(t) => done.push((i, t)),
+                None => {
+                    failed.store(true, Ordering::Relaxed);
+                    return done;
+                }
+            }
+        }
+    };
+    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in handles {
+            // A panicking piece (a bug) is one more reason to take the whole-document path.
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(_) => failed.store(true, Ordering::Relaxed),
+            }
+        }
+        all
+    });
+    if failed.load(Ordering::Relaxed) || all.len() != pieces.len() {
+        return None;
+    }
+    all.sort_unstable_by_key(|(i, _)| *i);
+    Some(all.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Finds the `tasks:` line and cuts the tasks into pieces, or says the layout is not safe.
+fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
+    let b = text.as_bytes();
+    if text.is_ascii() {
+        if b.contains(&b'\r') {
+            return None;
+        }
+    } else if text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
+        return None;
+    }
+    let line_end = |p: usize| b[p..].iter().position(|&c| c == b'\n').map_or(b.len(), |e| p + e);
+    let next_line = |p: usize| (line_end(p) + 1).min(b.len());
+
+    let mut p = 0;
+    let tasks_line = loop {
+        if p >= b.len() {
+            return None;
+        }
+        let rest = text[p..line_end(p)].strip_prefix("tasks:");
+        if rest.is_some_and(|r| r.is_empty() || (r.starts_with(' ') && is_blank_or_comment(r))) {
+            break p;
+        }
+        p = next_line(p);
+    };
+
+    let body = next_line(tasks_line);
+    let mut indent = None;
+    let mut cuts = vec![body];
+    let mut p = body;
+    let end = loop {
+        if p >= b.len() {
+            break b.len();
+        }
+        match b[p] {
+            b'\n' | b'#' => {}
+            b' ' => {
+                let n = b[p..].iter().take_while(|&&c| c == b' ').count();
+                match b.get(p + n) {
+                    None | Some(b'\n' | b'#') => {}
+                    Some(b'\t') => return None,
+                    Some(&c) => match indent {
+                        None if is_key_start(c) => indent = Some(n),
+                        None => return None,
+                        Some(k) => {
+                            let last = cuts.last().copied().unwrap_or(body);
+                            if n == k && is_key_start(c) && p - last >= piece_bytes {
+                                cuts.push(p);
+                            }
+                        }
+                    },
+                }
+            }
+            b'\t' => return None,
+            _ => break p,
+        }
+        p = next_line(p);
+    };
+    let indent = indent?;
+    let pieces = cuts.iter().zip(cuts.iter().skip(1).chain([&end])).map(|(&a, &z)| a..z).collect();
+    Some(Layout { tasks_line, pieces, indent })
+}
+
+fn is_blank_or_comment(s: &str) -> bool {
+    let t = s.trim_start_matches(' ');
+    t.is_empty() || t.starts_with('#')
+}
+
+/// A plain key's first character, as task names start.
+fn is_key_start(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Whether `piece` may hold an alias (`*name` where a node starts): any `*` that follows, past
+/// spaces, a line start or one of `:-?[{,`. Quoted or mid-scalar stars pass.
+fn has_alias(piece: &str) -> bool {
+    let b = piece.as_bytes();
+    b.iter().enumerate().filter(|&(_, &c)| c == b'*').any(|(i, _)| {
+        let before = b[..i].iter().rev().find(|&&c| c != b' ' && c != b'\t');
+        matches!(before, None | Some(b'\n' | b':' | b'-' | b'?' | b'[' | b'{' | b','))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the one-document parse gives, as comparable data.
+    fn whole(text: &str) -> Option<serde_json::Value> {
+        serde_yaml::from_str::<WorkflowSpec>(text).ok().map(|s| serde_json::to_value(s).unwrap())
+    }
+
+    fn split(text: &str) -> Option<serde_json::Value> {
+        parse(text, 1).map(|s| serde_json::to_value(s).unwrap())
+    }
+
+    /// The fast path either gives what the whole parse gives or steps aside.
+    fn agrees(text: &str) -> bool {
+        match split(text) {
+            None => true,
+            Some(v) => whole(text) == Some(v),
+        }
+    }
+
+    #[test]
+    fn cuts_at_task_keys_of_the_first_indent() {
+        let text = "name: x\ntasks:\n  a:\n    cmd: x\n  b:\n    cmd: y\n  c: {cmd: z}\nenv: {}\n";
+        let l = layout(text, 1).unwrap();
+        assert_eq!(l.tasks_line, 8);
+        assert_eq!(l.indent, 2);
+        let pieces: Vec<&str> = l.pieces.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(pieces, ["  a:\n    cmd: x\n", "  b:\n    cmd: y\n", "  c: {cmd: z}\n"]);
+        let l = layout(text, 20).unwrap();
+        assert_eq!(l.pieces.len(), 2);
+    }
+
+    #[test]
+    fn refuses_layouts_it_is_not_sure_of() {
+        for text in [
+            "tasks: {a: {cmd: x}}\n",
+            "tasks:\n\t a:\n",
+            "tasks:\n  a:\r\n    cmd: x\n",
+            "tasks:\n  a:\n    cmd: x\u{2028}\n",
+            "tasks:\n  - a\n",
+            "tasks:\n  \"a\": {cmd: x}\n",
+            "tasks:#c\n  a: {cmd: x}\n",
+            "name: x\n",
+            "tasks:\nname: x\n",
+        ] {
+            assert_eq!(layout(text, 1), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_are_spotted_where_a_node_starts() {
+        assert!(has_alias("  a: *x\n"));
+        assert!(has_alias("  a: [b, *x]\n"));
+        assert!(has_alias("  *x : y\n"));
+        assert!(!has_alias("  a:\n    cmd: rm *.txt\n"));
+        assert!(!has_alias("  a:\n    cmd: \"*\"\n"));
+    }
+
+    #[test]
+    fn gives_the_whole_parse_on_plain_layouts() {
+        for text in [
+            "name: x\ntasks:\n  a:\n    cmd: x\n  b:\n    cmd: y\n    after: [a]\n",
+            "tasks: # the tasks\n  # first\n  a: {cmd: x}\n# a comment at column 0\n  b:\n    cmd: |\n      echo\n\n      done\n  c:\n    cmd: >-\n      folded\n      text\n",
+            "params:\n  p: &p [1, 2]\n  q: *p\ntasks:\n  a:\n    cmd: \"multi\n      line\"\n  b:\n    cmd: plain\n      continued\nenv:\n  X: y\n",
+            "tasks:\n  a:\n    cmd: x\n    env: &e {A: b}\n  b:\n    cmd: |+\n      kept\n\n\n",
+        ] {
+            let s = split(text);
+            assert!(s.is_some(), "{text:?}");
+            assert_eq!(s, whole(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn steps_aside_where_the_pieces_would_mislead() {
+        for text in [
+            // The same task twice, in two pieces.
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: y}\n  a: {cmd: z}\n",
+            // A quoted scalar or flow list running across a cut.
+            "tasks:\n  a:\n    cmd: \"x\n  b: y\"\n",
+            "tasks:\n  a:\n    after: [x,\n  b]\n    cmd: x\n",
+            // `tasks:` inside a string that the rest of the file closes.
+            "name: \"x\ntasks:\n  a: {cmd: x}\ny\"\n",
+            // Inside a flow mapping.
+            "{name: x,\ntasks:\n  a: {cmd: x}\n}\n",
+            // An alias to an anchor of another piece or of the params.
+            "tasks:\n  a:\n    cmd: &c x\n  b:\n    cmd: *c\n",
+            "params: {p: &p x}\ntasks:\n  a:\n    cmd: *p\n",
+            // The tasks twice.
+            "tasks:\n  a: {cmd: x}\ntasks:\n  b: {cmd: y}\n",
+        ] {
+            assert!(agrees(text), "{text:?}");
+            assert_eq!(split(text), None, "{text:?}");
+        }
+    }
+
+    /// Lines that may appear in and around a tasks table, including ones that make it unsafe.
+    fn fragment() -> impl Strategy<Value = String> {
+        let name = prop_oneof!["[a-c]", "[a-c][0-9]"];
+        prop_oneof![
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: echo {n}\n")),
+            (name.clone(), name.clone()).prop_map(|(n, d)| format!("  {n}:\n    cmd: x\n    after: [{d}]\n")),
+            name.clone().prop_map(|n| format!("  {n}: {{cmd: \"a b\", retries: 1}}\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: |\n      line\n\n      more\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: \"open\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    after: [x,\n")),
+            Just("  close\"\n".to_owned()),
+            Just("  y]\n    cmd: z\n".to_owned()),
+            Just("# comment\n".to_owned()),
+            Just("\n".to_owned()),
+            Just("    # indented comment\n".to_owned()),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: &a{n} x\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: *a{n}\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: plain\n      more words\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    bogus: 1\n")),
+            name.prop_map(|n| format!("   {n}: {{cmd: x}}\n")),
+            Just("\tx: 1\n".to_owned()),
+            Just("  - x\n".to_owned()),
+            Just("name: late\n".to_owned()),
+            Just("env: {A: b}\n".to_owned()),
+            Just("tasks:\n".to_owned()),
+            Just("---\n".to_owned()),
+        ]
+    }
+
+    fn prefix() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("name: w\n".to_owned()),
+            Just("params:\n  p: &p [1, 2]\n".to_owned()),
+            Just("name: \"open\n".to_owned()),
+            Just("{name: w,\n".to_owned()),
+            Just("# just a comment\n".to_owned()),
+            Just("defaults:\n  retries: 2\n".to_owned()),
+        ]
+    }
+
+    fn opts() -> LoadOptions {
+        LoadOptions { max_tasks: 40, ..LoadOptions::default() }
+    }
+
+    /// The expansion of the piecewise path, if it answers, is the whole-document path's, and
+    /// that one found no problem.
+    fn expands_alike(text: &str) -> Result<bool, String> {
+        let path = Path::new("w.yaml");
+        let Some(fast) = expand("w.yaml", path, text, &opts(), 1) else { return Ok(false) };
+        let (slow, diags) = super::super::parse_and_expand("w.yaml", path, Format::Yaml, text, &opts())
+            .map_err(|e| format!("fast path answered, whole path failed: {e}"))?;
+        if !diags.is_empty() {
+            return Err(format!("fast path answered, whole path found {diags:?}"));
+        }
+        let view = |e: &Expanded| {
+            format!("{} {:?} {:?} {:?} {:?} {:?}", e.name, e.params, e.env, e.tasks, e.after, e.bases)
+        };
+        if view(&fast) != view(&slow) {
+            return Err(format!("{}\n!=\n{}", view(&fast), view(&slow)));
+        }
+        Ok(true)
+    }
+
+    #[test]
+    fn expands_like_the_whole_document() {
+        for text in [
+            "name: w\nparams: {p: [x, y]}\nenv: {A: \"{{ p }}\"}\ntasks:\n  a:\n    cmd: echo {{ p }}\n  b:\n    matrix: {i: \"{{ p }}\"}\n    cmd: x {{ i }}\n    after: [a]\n  c:\n    after: [\"b[i=x]\"]\n    cmd: c\ndefaults: {retries: 2}\n",
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: y, after: a, executor: e}\nexecutors:\n  e: {type: local, slots: 2}\n",
+        ] {
+            assert_eq!(expands_alike(text), Ok(true), "{text}");
+        }
+        for text in [
+            // Problems anywhere: the whole-document path reports them.
+            "tasks:\n  a: {cmd: \"{{ nope }}\"}\n  b: {cmd: x}\n",
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: x, executor: nope}\n",
+            "name: \"bad name\"\ntasks:\n  a: {cmd: x}\n  b: {cmd: x}\n",
+            "env: {\"1x\": y}\ntasks:\n  a: {cmd: x}\n  b: {cmd: x}\n",
+            // The same name in two pieces, as a plain task and as a matrix.
+            "tasks:\n  a: {cmd: x}\n  b: {cmd: x}\n  a: {cmd: y, matrix: {i: [1]}}\n",
+            // More tasks than the limit (40).
+            "tasks:\n  a: {cmd: x, matrix: {i: \"{{ range(30) }}\"}}\n  b: {cmd: x, matrix: {i: \"{{ range(30) }}\"}}\n",
+        ] {
+            assert_eq!(expands_alike(text), Ok(false), "{text}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn pieces_expand_like_the_whole(
+            pre in prefix(),
+            body in prop::collection::vec(prop_oneof![
+                fragment(),
+                Just("  m:\n    matrix: {i: \"{{ range(3) }}\"}\n    cmd: \"echo {{ i }}\"\n".to_owned()),
+                Just("  u:\n    cmd: \"{{ undefined }}\"\n".to_owned()),
+                Just("  w:\n    cmd: x\n    after: [\"m[i=1]\", a]\n".to_owned()),
+                Just("  v:\n    cmd: x\n    after: [zz]\n".to_owned()),
+            ], 0..12),
+        ) {
+            let text = format!("{pre}tasks:\n{}env: {{A: b}}\n", body.concat());
+            let r = expands_alike(&text);
+            prop_assert!(r.is_ok(), "{}\n{:?}", text, r);
+        }
+
+        #[test]
+        fn pieces_agree_with_the_whole(
+            pre in prefix(),
+            body in prop::collection::vec(fragment(), 0..12),
+        ) {
+            let text = format!("{pre}tasks:\n{}", body.concat());
+            prop_assert!(agrees(&text), "{}", text);
+            // `tasks` not last in the file.
+            let text = format!("{text}env: {{A: b}}\n");
+            prop_assert!(agrees(&text), "{}", text);
+        }
+    }
+}
