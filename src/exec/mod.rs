@@ -3,6 +3,7 @@
 
 pub mod hosts;
 pub mod local;
+pub mod mux;
 pub mod reaper;
 pub mod slurm;
 pub mod ssh;

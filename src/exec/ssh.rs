@@ -1,26 +1,28 @@
-//! The `ssh` executor: tasks on remote hosts through the system OpenSSH client, so the user's
-//! `~/.ssh/config`, agents, `ProxyJump` and `known_hosts` apply. dagrun never weakens host key
-//! checking; it only adds `BatchMode` (never prompt mid-run) and keepalives.
+//! The `ssh` executor: tasks on remote hosts over connections the system OpenSSH client opens,
+//! so the user's `~/.ssh/config`, agents, `ProxyJump` and `known_hosts` apply. dagrun never
+//! weakens host key checking; it only adds `BatchMode` (never prompt mid-run) and keepalives.
 //!
-//! Each host gets `ceil(slots / max_sessions)` multiplexed master connections, opened before any
-//! task starts and kept in a private control directory. Masters use a short idle
-//! `ControlPersist`, so even if dagrun is SIGKILLed they exit on their own soon after.
+//! Each host gets `ceil(slots / max_sessions)` multiplexed master connections (`ssh -M`),
+//! opened before any task starts and kept in a private control directory. Masters use a short
+//! idle `ControlPersist`, so even if dagrun is SIGKILLed they exit on their own soon after.
+//! Each attempt is a session dagrun opens itself over a master's control socket (`mux.rs`):
+//! no ssh process per task, and no quiet fallback to a connection of its own.
 //!
-//! Killing a local ssh client does not kill the remote command, so every task runs under a
-//! small remote wrapper: it starts a watchdog that kills the task's process group (TERM, then
-//! KILL after the grace period) when the wrapper's stdin reaches EOF. Closing the ssh client's
-//! stdin is therefore a clean cancel, and a dagrun that dies takes its remote tasks with it.
+//! Hanging up a session does not kill the remote command, so every task runs under a small
+//! remote wrapper: it starts a watchdog that kills the task's process group (TERM, then KILL
+//! after the grace period) when the session's stdin reaches EOF. Closing that stdin is
+//! therefore a clean cancel, and a dagrun that dies takes its remote tasks with it.
 
-use super::{Attempt, Cancel, CancelRx};
+use super::{Attempt, Cancel, CancelRx, mux};
 use crate::plan::Host;
 use crate::scheduler::event::AttemptEnd;
 use crate::task::Command;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// Seconds an idle master lingers (bounds how long one outlives a killed dagrun).
 const CONTROL_PERSIST: u32 = 15;
@@ -166,9 +168,7 @@ impl Master {
 
     /// Whether the master connection is alive.
     pub async fn check(&self) -> bool {
-        let mut cmd = tokio::process::Command::from(self.control("check"));
-        cmd.kill_on_drop(true);
-        matches!(tokio::time::timeout(Duration::from_secs(5), cmd.status()).await, Ok(Ok(s)) if s.success())
+        matches!(tokio::time::timeout(Duration::from_secs(5), mux::alive(&self.path)).await, Ok(true))
     }
 
     /// Asks the master to exit (end of run).
@@ -185,7 +185,8 @@ fn read_err(path: &Path) -> String {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
 }
 
-/// Runs one attempt through `master`. `AttemptEnd::Lost` means the host, not the task, failed;
+/// Runs one attempt through `master`, as a session opened over its control socket (no ssh
+/// client process per task). `AttemptEnd::Lost` means the host, not the task, failed;
 /// `AttemptEnd::Refused` that the server refused the session (back-pressure).
 pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptEnd {
     if *cancel.borrow() != Cancel::None {
@@ -206,96 +207,61 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
         Ok(f) => f,
         Err(e) => return AttemptEnd::NotStarted(format!("cannot open the output file: {e}")),
     };
-    let err = master.host.err_file();
-    let mut cmd = tokio::process::Command::new("ssh");
-    // When the master does not take the session (refused by the server's `MaxSessions`, or
-    // the master just exited), ssh silently falls back to a connection of its own, which
-    // bypasses the session limits and meets the server's `MaxStartups`. A proxy that fails
-    // at once turns that fallback into an error. Given first, it wins over the user's.
-    cmd.args(["-o", "ProxyCommand=false"])
-        .args(&master.host.base)
-        .args(["-o", "ControlMaster=no", "-o"])
-        .arg(format!("ControlPath={}", master.path.display()))
-        .arg("-E")
-        .arg(&err)
-        .args(["-T", "--", &master.host.name])
-        .arg(remote_command(a))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(log))
-        // Out of dagrun's process group: a terminal's Ctrl-C must reach dagrun only, which
-        // then stops the task through stdin. A client killed by it would drop the session
-        // with the remote tree still running (and look like a lost host).
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return AttemptEnd::NotStarted(format!("cannot start `ssh`: {e}")),
-    };
     // Held open while the task runs: its EOF is the remote watchdog's signal to kill.
-    let mut stdin = child.stdin.take();
+    let (stdin, stdin_writer) = match nix::unistd::pipe() {
+        Ok(p) => p,
+        Err(e) => return AttemptEnd::NotStarted(format!("cannot make a pipe: {e}")),
+    };
+    let stdio = [stdin.as_raw_fd(), out.as_raw_fd(), log.as_raw_fd()];
+    let opened = mux::open(&master.path, &remote_command(a), stdio).await;
+    // The master holds its own copies now.
+    drop((stdin, out, log));
+    let mut session = match opened {
+        Ok(s) => s,
+        Err(mux::OpenError::Refused(why)) if master.check().await => {
+            return AttemptEnd::Refused(format!("`{}`: {why}", master.host.name));
+        }
+        Err(mux::OpenError::Refused(why)) => {
+            return AttemptEnd::Lost(format!("`{}`: {why}", master.host.name));
+        }
+        // The master is gone (idle exit, killed). Reopen it; if the host answers, this was no
+        // lost host and the task tries again.
+        Err(mux::OpenError::Gone(_)) => {
+            return match master.revive().await {
+                Ok(()) => AttemptEnd::Refused(format!(
+                    "`{}`: the master connection had exited; reopened it",
+                    master.host.name
+                )),
+                Err(e) => AttemptEnd::Lost(format!("cannot connect to `{}`: {e}", master.host.name)),
+            };
+        }
+    };
     let timeout = super::expiry(a.timeout);
     tokio::pin!(timeout);
     let stopped = tokio::select! {
-        status = child.wait() => {
-            return ended(status, master, &err).await;
-        }
+        ended = session.wait() => return ended_as(ended, master).await,
         _ = &mut timeout => AttemptEnd::TimedOut(a.timeout.unwrap_or_default()),
         _ = super::local::wait_for_cancel(&mut cancel) => AttemptEnd::Cancelled,
     };
     // Cancel: close stdin (the watchdog kills the remote group), then give it the grace
-    // period and a margin before giving up on the client.
-    if let Some(mut s) = stdin.take() {
-        let _ = s.shutdown().await;
-    }
-    drop(stdin);
+    // period and a margin before hanging up on the session.
+    drop(stdin_writer);
     let limit = if *cancel.borrow() == Cancel::Kill {
         Duration::from_secs(2)
     } else {
         a.grace + Duration::from_secs(5)
     };
-    if tokio::time::timeout(limit, child.wait()).await.is_err() {
-        let _ = child.kill().await;
-    }
-    let _ = std::fs::remove_file(&err);
+    let _ = tokio::time::timeout(limit, session.wait()).await;
     stopped
 }
 
-async fn ended(status: std::io::Result<std::process::ExitStatus>, master: &Master, err: &Path) -> AttemptEnd {
-    let msg = read_err(err);
-    match status {
-        Ok(s) => match s.code() {
-            Some(255) => {
-                let lower = msg.to_ascii_lowercase();
-                if lower.contains("session open refused") || lower.contains("session request failed") {
-                    // The failed fallback's lines (see `run`) would only confuse.
-                    let line =
-                        msg.split("; ").find(|l| l.to_ascii_lowercase().contains("session")).unwrap_or(&msg);
-                    let line = line.rsplit(": ").next().unwrap_or(line);
-                    AttemptEnd::Refused(format!("`{}`: {line}", master.host.name))
-                } else if lower.contains("kex_exchange_identification") || lower.contains("banner exchange") {
-                    // Only the refused fallback (through `ProxyCommand=false`) gets as far as
-                    // the version banner: the session never reached the master, which is gone
-                    // (idle exit, killed). Reopen it; if the host answers, this was no lost
-                    // host and the task tries again.
-                    match master.revive().await {
-                        Ok(()) => AttemptEnd::Refused(format!(
-                            "`{}`: the master connection had exited; reopened it",
-                            master.host.name
-                        )),
-                        Err(e) => AttemptEnd::Lost(format!("cannot connect to `{}`: {e}", master.host.name)),
-                    }
-                } else if !msg.is_empty() || !master.check().await {
-                    let why = if msg.is_empty() { "the connection was lost".to_owned() } else { msg };
-                    AttemptEnd::Lost(format!("`{}`: {why}", master.host.name))
-                } else {
-                    AttemptEnd::Exited(255)
-                }
-            }
-            Some(c) => AttemptEnd::Exited(c),
-            None => AttemptEnd::Lost(format!("`{}`: the ssh client was killed", master.host.name)),
-        },
-        Err(e) => AttemptEnd::NotStarted(format!("cannot wait for ssh: {e}")),
+async fn ended_as(ended: mux::Ended, master: &Master) -> AttemptEnd {
+    match ended {
+        mux::Ended::Exit(code) => AttemptEnd::Exited(i32::try_from(code).unwrap_or(255)),
+        mux::Ended::Hangup if !master.check().await => {
+            AttemptEnd::Lost(format!("`{}`: the connection was lost", master.host.name))
+        }
+        mux::Ended::Hangup => AttemptEnd::Failed("the remote command ended without an exit status".into()),
     }
 }
 

@@ -371,11 +371,11 @@ fn ctrl_c_kills_the_remote_tree_and_exits_130() {
     ctrl_c(|dagrun| kill(dagrun, Signal::SIGINT).expect("signal dagrun"));
 }
 
-/// A terminal's Ctrl-C goes to its whole foreground process group. The ssh clients were in
-/// dagrun's and died with it: dagrun exited while the remote tree still ran (the watchdog's
-/// KILL comes a grace period later), and a client killed that way could mark its host down.
+/// A terminal's Ctrl-C goes to its whole foreground process group. ssh processes in dagrun's
+/// group would die with it: dagrun would exit while the remote tree still ran (the watchdog's
+/// KILL comes a grace period later), and a master killed that way would mark its host down.
 #[test]
-fn ctrl_c_to_the_terminal_group_leaves_the_ssh_clients_to_dagrun() {
+fn ctrl_c_to_the_terminal_group_leaves_the_ssh_processes_to_dagrun() {
     ctrl_c(|dagrun| killpg(dagrun, Signal::SIGINT).expect("signal dagrun's process group"));
 }
 
@@ -525,7 +525,7 @@ fn masters_and_remote_tasks_end_after_dagrun_is_sigkilled() {
     assert!(!masters_of(&farm.config).is_empty(), "a master runs while the task does");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill dagrun");
     let _ = child.wait();
-    // The ssh client's stdin closes with dagrun: the remote watchdog kills the task, and the
+    // The session's stdin closes with dagrun: the remote watchdog kills the task, and the
     // master, idle then, exits after its ControlPersist (15 s).
     wait_until("the remote task tree to die", || !alive(pid) && !alive(bg) && group_members(pgid).is_empty());
     let start = Instant::now();
