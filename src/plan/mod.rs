@@ -12,7 +12,7 @@ pub use build::build;
 
 use crate::task::Task;
 use indexmap::IndexMap;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -139,6 +139,48 @@ impl Adjacency {
     }
 }
 
+/// Task ids to task indices. The table holds only indices and compares through the tasks, so
+/// a million ids are not stored twice.
+#[derive(Clone, Default)]
+pub(crate) struct IdIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl std::fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdIndex({} ids)", self.table.len())
+    }
+}
+
+impl IdIndex {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        IdIndex { table: hashbrown::HashTable::with_capacity(n), hasher: Default::default() }
+    }
+
+    pub(crate) fn get(&self, tasks: &[Task], id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        self.table.find(hash, |&i| tasks[i as usize].id == id).copied()
+    }
+
+    /// Adds task `i` under its id, or returns the task that already has that id.
+    pub(crate) fn insert(&mut self, tasks: &[Task], i: u32) -> Result<(), u32> {
+        let id = tasks[i as usize].id.as_str();
+        let hasher = &self.hasher;
+        match self.table.entry(
+            hasher.hash_one(id),
+            |&j| tasks[j as usize].id == id,
+            |&j| hasher.hash_one(tasks[j as usize].id.as_str()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => Err(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(i);
+                Ok(())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
@@ -148,7 +190,7 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     pub executors: IndexMap<String, ExecutorDef>,
     pub tasks: Vec<Task>,
-    pub index: HashMap<String, u32>,
+    index: IdIndex,
     deps: Adjacency,
     dependents: Adjacency,
     /// A topological order: each task after all its dependencies, otherwise file order.
@@ -177,7 +219,7 @@ impl Plan {
     }
 
     pub fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.get(&self.tasks, id)
     }
 
     pub fn task(&self, i: u32) -> &Task {
@@ -253,10 +295,11 @@ impl Plan {
         }
         self.dependents = all.reversed();
         self.deps = all;
-        for (k, t) in tasks.iter().enumerate() {
-            self.index.insert(t.id.clone(), (old + k) as u32);
-        }
         self.tasks.extend(tasks);
+        for i in old..self.tasks.len() {
+            // The splice refused ids the plan has already.
+            let _ = self.index.insert(&self.tasks, i as u32);
+        }
         let n = self.tasks.len() as u32;
         // The splice checked for cycles, so this is always a full order.
         self.order = build::topo_order(&self.deps, &self.dependents).unwrap_or_else(|_| (0..n).collect());

@@ -27,12 +27,12 @@
 //! - A task name defined in two pieces is a duplicate the pieces cannot see: it falls back too.
 
 use super::LoadOptions;
+use super::after::AfterLists;
 use super::expand::{Expanded, Expander};
 use super::load::{self, Format};
 use super::spec::{TaskDefaults, TaskSpec, TasksTable, WorkflowSpec};
 use super::template;
 use indexmap::IndexMap;
-use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -105,7 +105,7 @@ pub(super) fn expand(
     let empty = || Expanded {
         executors: head.executors.clone(),
         tasks: Vec::new(),
-        after: Vec::new(),
+        after: AfterLists::default(),
         bases: Vec::new(),
         name: String::new(),
         params: IndexMap::new(),
@@ -129,16 +129,21 @@ pub(super) fn expand(
     }
     let mut out = head;
     out.tasks.reserve_exact(total);
-    out.after.reserve_exact(total);
+    out.after.reserve_exact(
+        total,
+        pieces.iter().map(|p| p.after.entries()).sum(),
+        pieces.iter().map(|p| p.after.bytes()).sum(),
+    );
     out.bases.reserve_exact(pieces.iter().map(|p| p.bases.len()).sum());
     for piece in pieces {
         let offset = out.tasks.len();
         out.tasks.extend(piece.tasks);
-        out.after.extend(piece.after);
+        out.after.append(piece.after);
         out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
     }
     // A name defined in two pieces: the whole-document parse says `defined twice`.
-    let mut names = HashSet::with_capacity(out.bases.len());
+    let mut names =
+        hashbrown::HashSet::with_capacity_and_hasher(out.bases.len(), foldhash::fast::RandomState::default());
     if !out.bases.iter().all(|(b, _)| names.insert(&**b)) {
         return None;
     }
