@@ -246,13 +246,13 @@ fn run_pieces<T: Send>(
 fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
     let b = text.as_bytes();
     if text.is_ascii() {
-        if b.contains(&b'\r') {
+        if memchr::memchr(b'\r', b).is_some() {
             return None;
         }
     } else if text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
         return None;
     }
-    let line_end = |p: usize| b[p..].iter().position(|&c| c == b'\n').map_or(b.len(), |e| p + e);
+    let line_end = |p: usize| memchr::memchr(b'\n', &b[p..]).map_or(b.len(), |e| p + e);
     let next_line = |p: usize| (line_end(p) + 1).min(b.len());
 
     let mut p = 0;
@@ -318,7 +318,7 @@ fn is_key_start(c: u8) -> bool {
 /// spaces, a line start or one of `:-?[{,`. Quoted or mid-scalar stars pass.
 fn has_alias(piece: &str) -> bool {
     let b = piece.as_bytes();
-    b.iter().enumerate().filter(|&(_, &c)| c == b'*').any(|(i, _)| {
+    memchr::memchr_iter(b'*', b).any(|i| {
         let before = b[..i].iter().rev().find(|&&c| c != b' ' && c != b'\t');
         matches!(before, None | Some(b'\n' | b':' | b'-' | b'?' | b'[' | b'{' | b','))
     })
