@@ -26,6 +26,11 @@ impl AfterLists {
         self.tasks.reserve(tasks);
     }
 
+    /// Like `reserve`, doing nothing when that much memory is not to be had.
+    pub fn try_reserve(&mut self, tasks: usize) {
+        let _ = self.tasks.try_reserve(tasks);
+    }
+
     /// Adds an entry to the task being built (the one `end_task` will close).
     pub fn push_entry(&mut self, entry: &str) {
         self.text.push_str(entry);
@@ -73,18 +78,6 @@ impl AfterLists {
         self.text.push_str(&other.text);
         self.ends.extend(other.ends.iter().map(|&e| e + bytes));
         self.tasks.extend(other.tasks[1..].iter().map(|&t| t + entries));
-    }
-
-    /// Room for `tasks` more tasks with `entries` entries of `bytes` bytes in all.
-    pub fn reserve_exact(&mut self, tasks: usize, entries: usize, bytes: usize) {
-        self.tasks.reserve_exact(tasks);
-        self.ends.reserve_exact(entries);
-        self.text.reserve_exact(bytes);
-    }
-
-    /// The bytes of all entries together.
-    pub fn bytes(&self) -> usize {
-        self.text.len()
     }
 }
 

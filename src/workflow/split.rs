@@ -124,11 +124,12 @@ pub(super) fn expand(
         ex.diags.is_empty().then_some(out)
     };
     let mut out = head;
-    // Without matrices, one task per key. Sized up front, the tasks are moved in once.
+    // Without matrices, one task per key. Sized up front, the tasks are moved in once; if that
+    // much memory is not to be had, they grow as they come (and may fit after all).
     let keys = layout.keys.min(opts.max_tasks);
-    out.tasks.reserve_exact(keys);
-    out.after.reserve(keys);
-    out.bases.reserve_exact(keys);
+    let _ = out.tasks.try_reserve_exact(keys);
+    out.after.try_reserve(keys);
+    let _ = out.bases.try_reserve_exact(keys);
     let merge = |piece: Expanded| {
         let offset = out.tasks.len();
         // Past the limit, the whole-document path says where.
