@@ -5,14 +5,15 @@
 //! dependencies and walk dependents in O(1) per edge. petgraph is used only inside this module.
 
 mod build;
+mod index;
 pub mod render;
 pub mod splice;
 
 pub use build::build;
+pub(crate) use index::IdIndex;
 
 use crate::task::Task;
 use indexmap::IndexMap;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -136,48 +137,6 @@ impl Adjacency {
             }
         }
         Adjacency { start, items }
-    }
-}
-
-/// Task ids to task indices. The table holds only indices and compares through the tasks, so
-/// a million ids are not stored twice.
-#[derive(Clone, Default)]
-pub(crate) struct IdIndex {
-    table: hashbrown::HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
-}
-
-impl std::fmt::Debug for IdIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IdIndex({} ids)", self.table.len())
-    }
-}
-
-impl IdIndex {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        IdIndex { table: hashbrown::HashTable::with_capacity(n), hasher: Default::default() }
-    }
-
-    pub(crate) fn get(&self, tasks: &[Task], id: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(id);
-        self.table.find(hash, |&i| tasks[i as usize].id == id).copied()
-    }
-
-    /// Adds task `i` under its id, or returns the task that already has that id.
-    pub(crate) fn insert(&mut self, tasks: &[Task], i: u32) -> Result<(), u32> {
-        let id = tasks[i as usize].id.as_str();
-        let hasher = &self.hasher;
-        match self.table.entry(
-            hasher.hash_one(id),
-            |&j| tasks[j as usize].id == id,
-            |&j| hasher.hash_one(tasks[j as usize].id.as_str()),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(e) => Err(*e.get()),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(i);
-                Ok(())
-            }
-        }
     }
 }
 
