@@ -63,7 +63,9 @@ struct Layout {
 /// this path is sure of or anything fails.
 pub fn parse(text: &str, piece_bytes: usize) -> Option<WorkflowSpec> {
     let (mut spec, layout) = prepare(text, piece_bytes)?;
-    let mut tasks = IndexMap::with_capacity(layout.keys);
+    let mut tasks = IndexMap::new();
+    // One task per key; if that much memory is not to be had, the table grows as tasks come.
+    let _ = tasks.try_reserve_exact(layout.keys);
     let merge = |piece: IndexMap<String, TaskSpec>| {
         piece.into_iter().all(|(name, task)| tasks.insert_full(name, task).1.is_none())
     };
