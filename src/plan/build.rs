@@ -2,12 +2,14 @@
 //! duplicate ids, cycles (reported as full paths). Nothing here recurses on graph depth, so a
 //! million-task chain is as safe as a wide graph.
 
-use super::{Adjacency, Plan, Source};
+use super::{Adjacency, IdIndex, Plan, Source};
 use crate::diag::{Diagnostic, suggest};
+use crate::task::Task;
+use crate::workflow::after::AfterLists;
 use crate::workflow::expand::Expanded;
 use crate::workflow::load::{Format, locate_task};
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::ops::Range;
 
 /// How many "did you mean" searches one load may do (each scans every name).
 const SUGGESTIONS: usize = 50;
@@ -24,39 +26,37 @@ pub fn build(
     let locate =
         |task: &str, count: usize| if count < 200 { locate_task(&source.text, format, task) } else { None };
 
-    let mut index: HashMap<String, u32> = HashMap::with_capacity(n);
+    let mut index = IdIndex::with_capacity(n);
     let mut duplicates = false;
     for (i, t) in tasks.iter().enumerate() {
-        match index.entry(t.id.clone()) {
-            Entry::Occupied(_) => {
-                duplicates = true;
-                let pos = locate(&t.base, diags.len());
-                let mut d =
-                    Diagnostic::new(file, format!("duplicate task id `{}`", t.id)).task(&*t.base).at(pos);
-                if t.id.len() > t.base.len() {
-                    // Two matrix values with the same string form (`1` and `"1"`).
-                    d = d.field("matrix");
-                    d.message.push_str(": two matrix combinations give the same id");
-                }
-                diags.push(d);
+        if index.insert(&tasks, i as u32).is_err() {
+            duplicates = true;
+            let pos = locate(&t.base, diags.len());
+            let mut d = Diagnostic::new(file, format!("duplicate task id `{}`", t.id)).task(&*t.base).at(pos);
+            if t.id.len() > t.base.len() {
+                // Two matrix values with the same string form (`1` and `"1"`).
+                d = d.field("matrix");
+                d.message.push_str(": two matrix combinations give the same id");
             }
-            Entry::Vacant(v) => {
-                v.insert(i as u32);
-            }
+            diags.push(d);
         }
     }
     // A task without a matrix is one instance whose id is its name, which `index` resolves
     // before `by_base` is asked: leaving such tasks out saves two hash operations per task.
-    let single = |b: &str, r: &std::ops::Range<usize>| r.len() == 1 && tasks[r.start].id == b;
-    let by_base: HashMap<&str, std::ops::Range<usize>> =
-        bases.iter().filter(|(b, r)| !single(b, r)).map(|(b, r)| (&**b, r.clone())).collect();
+    let single = |b: &str, r: &Range<usize>| r.len() == 1 && tasks[r.start].id == b;
+    let mut by_base: ByBase = ByBase::default();
+    for (b, r) in &bases {
+        if !single(b, r) {
+            by_base.insert(b, r.clone());
+        }
+    }
     for (b, r) in &bases {
         if !duplicates && single(b, r) {
             // Ids are unique, so `b` names this very task.
             continue;
         }
         // A base name equal to another task's instance id would make `after` ambiguous.
-        if let Some(&i) = index.get(&**b) {
+        if let Some(i) = index.get(&tasks, b) {
             if *tasks[i as usize].base != **b {
                 diags.push(
                     Diagnostic::new(
@@ -72,56 +72,13 @@ pub fn build(
         }
     }
 
-    let mut deps = Adjacency::with_capacity(n, after.iter().map(Vec::len).sum());
-    let mut d: Vec<u32> = Vec::new();
-    let mut suggestions = 0;
-    for (i, entries) in after.into_iter().enumerate() {
-        let t = &tasks[i];
-        d.clear();
-        for a in &entries {
-            if let Some(&j) = index.get(a.as_str()) {
-                d.push(j);
-            } else if let Some(r) = by_base.get(a.as_str()) {
-                d.extend(r.start as u32..r.end as u32);
-            } else {
-                let hint = if suggestions < SUGGESTIONS {
-                    suggestions += 1;
-                    suggest(
-                        a,
-                        bases.iter().map(|(b, _)| &**b).chain(
-                            if n <= 100_000 { Some(index.keys().map(String::as_str)) } else { None }
-                                .into_iter()
-                                .flatten(),
-                        ),
-                    )
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default()
-                } else {
-                    String::new()
-                };
-                let pos = locate(&t.base, diags.len());
-                diags.push(
-                    Diagnostic::new(file, format!("`{}` depends on unknown task `{a}`{hint}", t.id))
-                        .task(&*t.base)
-                        .field("after")
-                        .at(pos),
-                );
-            }
-        }
-        d.sort_unstable();
-        d.dedup();
-        if let Ok(k) = d.binary_search(&(i as u32)) {
-            let pos = locate(&t.base, diags.len());
-            diags.push(
-                Diagnostic::new(file, format!("`{}` depends on itself", t.id))
-                    .task(&*t.base)
-                    .field("after")
-                    .at(pos),
-            );
-            d.remove(k);
-        }
-        deps.push(&d);
-    }
+    let resolver = Resolver { tasks: &tasks, index: &index, by_base: &by_base };
+    let deps = match resolver.all(&after) {
+        Some(deps) => deps,
+        None => resolver.reporting(file, &after, &bases, &locate, diags),
+    };
+    drop(after);
+    drop(by_base);
     let dependents = deps.reversed();
 
     let order = match topo_order(&deps, &dependents) {
@@ -163,10 +120,162 @@ pub fn build(
     })
 }
 
+/// Base names of tasks with several instances (or one whose id is not the name).
+type ByBase<'a> = hashbrown::HashMap<&'a str, Range<usize>, foldhash::fast::RandomState>;
+
+/// Where a task is in the file, given how many problems were found so far.
+type Locate<'a> = dyn Fn(&str, usize) -> Option<(usize, usize)> + 'a;
+
+/// Below this many `after` entries, resolving them on one thread is as fast.
+const PARALLEL_ENTRIES: usize = 50_000;
+
+/// Turns `after` entries into task indices.
+struct Resolver<'a> {
+    tasks: &'a [Task],
+    index: &'a IdIndex,
+    by_base: &'a ByBase<'a>,
+}
+
+impl Resolver<'_> {
+    /// Appends the tasks `entry` names to `d`; false if it names none.
+    fn resolve(&self, entry: &str, d: &mut Vec<u32>) -> bool {
+        if let Some(j) = self.index.get(self.tasks, entry) {
+            d.push(j);
+        } else if let Some(r) = self.by_base.get(entry) {
+            d.extend(r.start as u32..r.end as u32);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Every task's dependencies, on every core, or `None` at the first problem (an unknown
+    /// task or a task depending on itself), which `reporting` then describes.
+    fn all(&self, after: &AfterLists) -> Option<Adjacency> {
+        let n = after.len();
+        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get()).clamp(1, 8);
+        let threads = cpus.min(after.entries() / PARALLEL_ENTRIES).max(1);
+        let chunk = n.div_ceil(threads).max(1);
+        let part = |range: Range<usize>| -> Option<(Vec<usize>, Vec<u32>)> {
+            let mut lens = Vec::with_capacity(range.len());
+            let mut items = Vec::with_capacity(after.entries() / threads + 16);
+            let mut d = Vec::new();
+            for i in range {
+                d.clear();
+                for a in after.get(i) {
+                    if !self.resolve(a, &mut d) {
+                        return None;
+                    }
+                }
+                d.sort_unstable();
+                d.dedup();
+                if d.binary_search(&(i as u32)).is_ok() {
+                    return None;
+                }
+                lens.push(d.len());
+                items.extend_from_slice(&d);
+            }
+            Some((lens, items))
+        };
+        let parts: Vec<Option<(Vec<usize>, Vec<u32>)>> = if threads == 1 {
+            vec![part(0..n)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..threads)
+                    .map(|k| {
+                        let range = (k * chunk).min(n)..((k + 1) * chunk).min(n);
+                        s.spawn(move || part(range))
+                    })
+                    .collect();
+                let mut parts = vec![part(0..chunk.min(n))];
+                // A panicking thread (a bug) leaves the work to the one-thread path.
+                parts.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
+                parts
+            })
+        };
+        let mut deps = Adjacency::with_capacity(n, parts.iter().flatten().map(|p| p.1.len()).sum());
+        for p in parts {
+            let (lens, items) = p?;
+            for len in lens {
+                let end = deps.start[deps.start.len() - 1] + len;
+                deps.start.push(end);
+            }
+            deps.items.extend_from_slice(&items);
+        }
+        Some(deps)
+    }
+
+    /// Resolves every task's entries one by one, describing each problem.
+    fn reporting(
+        &self,
+        file: &str,
+        after: &AfterLists,
+        bases: &[(std::sync::Arc<str>, Range<usize>)],
+        locate: &Locate,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Adjacency {
+        let tasks = self.tasks;
+        let n = tasks.len();
+        let mut deps = Adjacency::with_capacity(n, after.entries());
+        let mut d: Vec<u32> = Vec::new();
+        let mut suggestions = 0;
+        for i in 0..after.len() {
+            let t = &tasks[i];
+            d.clear();
+            for a in after.get(i) {
+                if self.resolve(a, &mut d) {
+                    continue;
+                }
+                let hint = if suggestions < SUGGESTIONS {
+                    suggestions += 1;
+                    suggest(
+                        a,
+                        bases.iter().map(|(b, _)| &**b).chain(
+                            if n <= 100_000 { Some(tasks.iter().map(|t| t.id.as_str())) } else { None }
+                                .into_iter()
+                                .flatten(),
+                        ),
+                    )
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                let pos = locate(&t.base, diags.len());
+                diags.push(
+                    Diagnostic::new(file, format!("`{}` depends on unknown task `{a}`{hint}", t.id))
+                        .task(&*t.base)
+                        .field("after")
+                        .at(pos),
+                );
+            }
+            d.sort_unstable();
+            d.dedup();
+            if let Ok(k) = d.binary_search(&(i as u32)) {
+                let pos = locate(&t.base, diags.len());
+                diags.push(
+                    Diagnostic::new(file, format!("`{}` depends on itself", t.id))
+                        .task(&*t.base)
+                        .field("after")
+                        .at(pos),
+                );
+                d.remove(k);
+            }
+            deps.push(&d);
+        }
+        deps
+    }
+}
+
 /// Kahn's algorithm, taking ready tasks in index order so the order follows the file.
 /// On a cycle, returns which tasks could not be ordered.
 pub(super) fn topo_order(deps: &Adjacency, dependents: &Adjacency) -> Result<Vec<u32>, Vec<bool>> {
     let n = deps.len();
+    // When every task depends only on earlier ones, as generated files mostly do, file order is
+    // a topological order, and the smallest one, which is what the loop below would find.
+    if (0..n).all(|i| deps.get(i as u32).iter().all(|&j| (j as usize) < i)) {
+        return Ok((0..n as u32).collect());
+    }
     let mut missing: Vec<u32> = (0..n as u32).map(|i| deps.get(i).len() as u32).collect();
     // The tasks ready from the start are already in index order: only those that become ready
     // later go through the heap, and the smaller of the two heads is taken next.

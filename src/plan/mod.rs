@@ -5,14 +5,15 @@
 //! dependencies and walk dependents in O(1) per edge. petgraph is used only inside this module.
 
 mod build;
+mod index;
 pub mod render;
 pub mod splice;
 
 pub use build::build;
+pub(crate) use index::IdIndex;
 
 use crate::task::Task;
 use indexmap::IndexMap;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -148,7 +149,7 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     pub executors: IndexMap<String, ExecutorDef>,
     pub tasks: Vec<Task>,
-    pub index: HashMap<String, u32>,
+    index: IdIndex,
     deps: Adjacency,
     dependents: Adjacency,
     /// A topological order: each task after all its dependencies, otherwise file order.
@@ -177,7 +178,7 @@ impl Plan {
     }
 
     pub fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.get(&self.tasks, id)
     }
 
     pub fn task(&self, i: u32) -> &Task {
@@ -253,10 +254,11 @@ impl Plan {
         }
         self.dependents = all.reversed();
         self.deps = all;
-        for (k, t) in tasks.iter().enumerate() {
-            self.index.insert(t.id.clone(), (old + k) as u32);
-        }
         self.tasks.extend(tasks);
+        for i in old..self.tasks.len() {
+            // The splice refused ids the plan has already.
+            let _ = self.index.insert(&self.tasks, i as u32);
+        }
         let n = self.tasks.len() as u32;
         // The splice checked for cycles, so this is always a full order.
         self.order = build::topo_order(&self.deps, &self.dependents).unwrap_or_else(|_| (0..n).collect());

@@ -10,6 +10,7 @@ use super::build::{cycles, topo_order};
 use super::{Adjacency, Plan};
 use crate::diag::{Diagnostic, suggest};
 use crate::task::Task;
+use crate::workflow::after::AfterLists;
 use crate::workflow::expand::{Expanded, Expander};
 use crate::workflow::load::{self, Format};
 use std::collections::HashMap;
@@ -124,14 +125,14 @@ fn resolve(
     file: &str,
     ns: &str,
     tasks: &[Task],
-    after: &[Vec<String>],
+    after: &AfterLists,
     bases: &[(std::sync::Arc<str>, Range<usize>)],
     diags: &mut Vec<Diagnostic>,
 ) -> (Vec<Vec<u32>>, Vec<u32>) {
     let old = plan.len() as u32;
     let mut local: HashMap<&str, u32> = HashMap::with_capacity(tasks.len());
     for (k, t) in tasks.iter().enumerate() {
-        if plan.index.contains_key(&t.id) || local.insert(&t.id, old + k as u32).is_some() {
+        if plan.get(&t.id).is_some() || local.insert(&t.id, old + k as u32).is_some() {
             diags.push(Diagnostic::new(file, format!("task id `{}` already exists", t.id)).task(&*t.base));
         }
     }
@@ -139,12 +140,11 @@ fn resolve(
     let mut plan_bases: Option<HashMap<&str, Vec<u32>>> = None;
     let mut downstream: Option<Vec<bool>> = None;
     let mut deps = Vec::with_capacity(tasks.len());
-    for (k, entries) in after.iter().enumerate() {
+    for (k, t) in tasks.iter().enumerate() {
         let me = old + k as u32;
-        let t = &tasks[k];
         let mut d = vec![generator];
         let mut outside = Vec::new();
-        for a in entries {
+        for a in after.get(k) {
             let sibling = format!("{ns}{a}");
             if let Some(&j) = local.get(sibling.as_str()) {
                 d.push(j);
@@ -160,7 +160,7 @@ fn resolve(
                     }
                     m
                 })
-                .get(a.as_str())
+                .get(a)
             {
                 outside.extend(v);
             } else {

@@ -5,6 +5,7 @@
 //! field stops that task spec's expansion after its first bad instance: one mistake in a
 //! million-instance matrix is one message, not a million.
 
+use super::after::AfterLists;
 use super::load::{Format, locate_task};
 use super::spec::{
     CmdSpec, ExecutorSpec, HostSpec, MatrixAxis, Scalar, TaskDefaults, TaskSpec, WorkflowSpec,
@@ -29,7 +30,7 @@ pub struct Expanded {
     pub executors: IndexMap<String, ExecutorDef>,
     pub tasks: Vec<Task>,
     /// Rendered `after` entries of each task, by task index.
-    pub after: Vec<Vec<String>>,
+    pub after: AfterLists,
     /// Each base name with its instances' index range, in file order.
     pub bases: Vec<(Arc<str>, std::ops::Range<usize>)>,
     /// The workflow's `defaults`, kept for tasks generators add later.
@@ -136,7 +137,7 @@ impl<'a> Expander<'a> {
             env,
             executors,
             tasks: Vec::new(),
-            after: Vec::new(),
+            after: AfterLists::default(),
             bases: Vec::new(),
             defaults: spec.defaults.clone(),
             max_tasks: self.max_tasks,
@@ -164,7 +165,7 @@ impl<'a> Expander<'a> {
                 env: Vec::new(),
                 executors: plan.executors.clone(),
                 tasks: Vec::new(),
-                after: Vec::new(),
+                after: AfterLists::default(),
                 bases: Vec::new(),
                 defaults: defaults.clone(),
                 max_tasks: plan.max_tasks,
@@ -182,6 +183,11 @@ impl<'a> Expander<'a> {
         mut out: Expanded,
     ) -> Expanded {
         let mut over = false;
+        // Each spec gives one task or more: for files without matrices, the exact count.
+        out.tasks.reserve(tasks.len());
+        out.after.reserve(tasks.len());
+        out.bases.reserve(tasks.len());
+        let local: Arc<str> = out.executors.get("local").map_or_else(|| "local".into(), |e| e.name.clone());
         for (tname, tspec) in tasks {
             let start = out.tasks.len();
             // A matrix checks its own size; one message for the first plain task past the limit.
@@ -190,8 +196,12 @@ impl<'a> Expander<'a> {
                 let msg = format!("makes {}", self.over_limit());
                 self.diags.push(self.task_diag(tname, "name", msg));
             }
-            self.expand_task(jinja, base, defaults, tname, tspec, &mut out);
-            let full: Arc<str> = format!("{}{}", self.namespace, tname).into();
+            let full: Arc<str> = if self.namespace.is_empty() {
+                tname.as_str().into()
+            } else {
+                format!("{}{}", self.namespace, tname).into()
+            };
+            self.expand_task(jinja, base, defaults, tname, &full, &local, tspec, &mut out);
             out.bases.push((full, start..out.tasks.len()));
         }
         out
@@ -332,24 +342,29 @@ impl<'a> Expander<'a> {
         defs
     }
 
+    /// Appends the instances of the task spec `t` to `out`. `full_name` is its name with the
+    /// namespace, `local` the name of the `local` executor, shared by the tasks that use it.
+    #[allow(clippy::too_many_arguments)]
     fn expand_task(
         &mut self,
         jinja: &minijinja::Environment<'static>,
         base: &Value,
         defaults: &TaskDefaults,
         name: &str,
+        full_name: &Arc<str>,
+        local: &Arc<str>,
         t: &TaskSpec,
         out: &mut Expanded,
     ) {
-        let full_name = format!("{}{}", self.namespace, name);
         if let Err(m) = check_task_name(name) {
             self.diags.push(self.task_diag(name, "name", m));
         }
-        let placeholder = CmdSpec::Shell("true".to_owned());
+        let placeholder;
         let cmd = match &t.cmd {
             Some(c) => c,
             None => {
                 self.diags.push(self.task_diag(name, "cmd", "missing `cmd`: every task needs a command"));
+                placeholder = CmdSpec::Shell("true".to_owned());
                 &placeholder
             }
         };
@@ -463,8 +478,6 @@ impl<'a> Expander<'a> {
         let when_t = when.as_deref().map(|s| Tpl::new(jinja, s));
         let description_t = description.as_deref().map(|s| Tpl::new(jinja, s));
 
-        let base_name: Arc<str> = full_name.as_str().into();
-        let local: Arc<str> = "local".into();
         // Most tasks of a big generated file are plain text: they need no template context.
         let literal = |t: &Tpl| matches!(t, Tpl::Literal(_));
         let literal_opt =
@@ -495,7 +508,7 @@ impl<'a> Expander<'a> {
             // Sized exactly: a million ids are kept for the whole run.
             let suffix: usize = axes.iter().zip(&idx).map(|((k, v), &i)| k.len() + v[i].1.len() + 2).sum();
             let mut id = String::with_capacity(full_name.len() + suffix + usize::from(suffix > 0));
-            id.push_str(&full_name);
+            id.push_str(full_name);
             let mut vars = Vec::with_capacity(axes.len());
             if !axes.is_empty() {
                 id.push('[');
@@ -576,9 +589,11 @@ impl<'a> Expander<'a> {
             for (k, t) in &env_t {
                 env.push(((*k).to_owned(), render!(&format!("env.{k}"), t)));
             }
-            let mut after = Vec::with_capacity(after_t.len());
             for t in &after_t {
-                after.push(render!("after", t));
+                match t {
+                    Tpl::Literal(s) if !s.contains('\0') => out.after.push_entry(s),
+                    _ => out.after.push_entry(&render!("after", t)),
+                }
             }
             let retries = match render_opt!("retries", retries_t) {
                 None => 0,
@@ -670,7 +685,7 @@ impl<'a> Expander<'a> {
 
             out.tasks.push(Task {
                 id,
-                base: base_name.clone(),
+                base: full_name.clone(),
                 cmd,
                 env,
                 workdir,
@@ -684,7 +699,7 @@ impl<'a> Expander<'a> {
                 description,
                 depth: 0,
             });
-            out.after.push(after);
+            out.after.end_task();
 
             // Next combination: the last key varies fastest.
             let mut k = axes.len();

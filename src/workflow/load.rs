@@ -132,7 +132,7 @@ pub fn precheck(file: &str, format: Format, text: &str) -> Result<(), Vec<Diagno
         // libyaml reports these at the start of the file; point at the character instead.
         // Most big files are ASCII: a byte scan finds the same character without decoding.
         let bad = if text.is_ascii() {
-            text.bytes().position(|b| not_yaml_text(b as char)).map(|i| (i, text.as_bytes()[i] as char))
+            first_control_ascii(text.as_bytes()).map(|i| (i, text.as_bytes()[i] as char))
         } else {
             text.char_indices().find(|&(_, c)| not_yaml_text(c))
         };
@@ -162,6 +162,20 @@ pub fn precheck(file: &str, format: Format, text: &str) -> Result<(), Vec<Diagno
 /// quadratic in the depth only to fail at its own recursion limit of 128).
 const MAX_DEPTH: usize = 128;
 
+/// The first byte of ASCII text that `not_yaml_text` refuses. Bytes are tested a block at a
+/// time without stopping early inside a block, which the compiler turns into vector code.
+fn first_control_ascii(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 64;
+    let bad = |c: u8| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f;
+    bytes.chunks(BLOCK).enumerate().find_map(|(k, block)| {
+        if block.iter().fold(false, |any, &c| any | bad(c)) {
+            block.iter().position(|&c| bad(c)).map(|p| k * BLOCK + p)
+        } else {
+            None
+        }
+    })
+}
+
 /// Finds where flow brackets (`[`, `{`) nest deeper than `MAX_DEPTH`, skipping quoted text and
 /// comments. Linear in the text.
 fn too_deep(text: &str) -> Option<usize> {
@@ -169,11 +183,23 @@ fn too_deep(text: &str) -> Option<usize> {
     let mut quote: Option<u8> = None;
     let mut comment = false;
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if comment {
-            comment = b != b'\n';
-            continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        // In a comment only its end matters, and outside brackets (where no quote is tracked)
+        // only comments and opening brackets do: jump to them.
+        if comment || depth == 0 {
+            let rest = &bytes[i..];
+            let next =
+                if comment { memchr::memchr(b'\n', rest) } else { memchr::memchr3(b'#', b'[', b'{', rest) };
+            let k = next?;
+            i += k;
+            if comment {
+                comment = false;
+                i += 1;
+                continue;
+            }
         }
+        let b = bytes[i];
         match quote {
             Some(q) => {
                 if b == q && !(q == b'"' && i > 0 && bytes[i - 1] == b'\\') {
@@ -193,6 +219,7 @@ fn too_deep(text: &str) -> Option<usize> {
                 _ => {}
             },
         }
+        i += 1;
     }
     None
 }
@@ -396,6 +423,61 @@ mod tests {
             assert_eq!((err[0].line, err[0].column), (Some(2), Some(13)), "{text:?}");
         }
         assert!(yaml("tasks:\n  a: {cmd: \"x\ty\"}\r\n").is_ok());
+    }
+
+    /// `too_deep` and the control-character scan as first written, one byte at a time.
+    fn too_deep_bytewise(text: &str) -> Option<usize> {
+        let mut depth = 0usize;
+        let mut quote: Option<u8> = None;
+        let mut comment = false;
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if comment {
+                comment = b != b'\n';
+                continue;
+            }
+            match quote {
+                Some(q) => {
+                    if b == q && !(q == b'"' && i > 0 && bytes[i - 1] == b'\\') {
+                        quote = None;
+                    }
+                }
+                None => match b {
+                    b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => comment = true,
+                    b'"' | b'\'' if depth > 0 => quote = Some(b),
+                    b'[' | b'{' => {
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            return Some(i);
+                        }
+                    }
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scans_find_what_a_byte_by_byte_scan_finds(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("[".repeat(60)),
+                    proptest::strategy::Just("]".repeat(20)),
+                    "[\\[\\]{}\"'#\\\\ a\n\t\u{7}\u{7f}]{0,40}",
+                ],
+                0..12,
+            )
+        ) {
+            let text = parts.concat();
+            proptest::prop_assert_eq!(too_deep(&text), too_deep_bytewise(&text));
+            proptest::prop_assert_eq!(
+                first_control_ascii(text.as_bytes()),
+                text.bytes().position(|b| not_yaml_text(b as char))
+            );
+        }
     }
 
     #[test]

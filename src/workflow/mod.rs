@@ -1,6 +1,7 @@
 //! From a workflow file to a validated `Plan`: the one loading path shared by `run`, `resume`,
 //! `graph` and `validate`, so a file that validates is a file that runs.
 
+pub mod after;
 pub mod expand;
 pub mod load;
 pub mod spec;

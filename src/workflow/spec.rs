@@ -275,11 +275,18 @@ where
         fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0).min(4096));
             while let Some(k) = map.next_key::<String>()? {
-                if out.contains_key(&k) {
-                    return Err(de::Error::custom(format_args!("`{}` is defined twice", k.escape_debug())));
+                // One hash of the key, not two (a million task names are hashed here).
+                match out.entry(k) {
+                    indexmap::map::Entry::Occupied(e) => {
+                        return Err(de::Error::custom(format_args!(
+                            "`{}` is defined twice",
+                            e.key().escape_debug()
+                        )));
+                    }
+                    indexmap::map::Entry::Vacant(e) => {
+                        e.insert(map.next_value()?);
+                    }
                 }
-                let v = map.next_value()?;
-                out.insert(k, v);
             }
             Ok(out)
         }

@@ -27,14 +27,16 @@
 //! - A task name defined in two pieces is a duplicate the pieces cannot see: it falls back too.
 
 use super::LoadOptions;
+use super::after::AfterLists;
 use super::expand::{Expanded, Expander};
 use super::load::{self, Format};
 use super::spec::{TaskDefaults, TaskSpec, TasksTable, WorkflowSpec};
 use super::template;
 use indexmap::IndexMap;
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Files smaller than this are parsed whole: the fast path would gain little.
@@ -53,20 +55,22 @@ struct Layout {
     pieces: Vec<Range<usize>>,
     /// Indent of the task keys.
     indent: usize,
+    /// Lines that start a key at that indent: the number of tasks.
+    keys: usize,
 }
 
 /// Parses `text` in pieces of about `piece_bytes`, or returns `None` when the layout is not one
 /// this path is sure of or anything fails.
 pub fn parse(text: &str, piece_bytes: usize) -> Option<WorkflowSpec> {
     let (mut spec, layout) = prepare(text, piece_bytes)?;
-    let pieces = run_pieces(text, &layout.pieces, Some)?;
-    let mut tasks = IndexMap::with_capacity(pieces.iter().map(IndexMap::len).sum());
-    for piece in pieces {
-        for (name, task) in piece {
-            if tasks.insert_full(name, task).1.is_some() {
-                return None;
-            }
-        }
+    let mut tasks = IndexMap::new();
+    // One task per key; if that much memory is not to be had, the table grows as tasks come.
+    let _ = tasks.try_reserve_exact(layout.keys);
+    let merge = |piece: IndexMap<String, TaskSpec>| {
+        piece.into_iter().all(|(name, task)| tasks.insert_full(name, task).1.is_none())
+    };
+    if !run_pieces(text, &layout.pieces, Some, merge) {
+        return None;
     }
     spec.tasks = tasks;
     Some(spec)
@@ -102,10 +106,11 @@ pub(super) fn expand(
     if !ex.diags.is_empty() {
         return None;
     }
+    let (params, name, executors) = (head.params.clone(), head.name.clone(), head.executors.clone());
     let empty = || Expanded {
-        executors: head.executors.clone(),
+        executors: executors.clone(),
         tasks: Vec::new(),
-        after: Vec::new(),
+        after: AfterLists::default(),
         bases: Vec::new(),
         name: String::new(),
         params: IndexMap::new(),
@@ -113,32 +118,38 @@ pub(super) fn expand(
         defaults: TaskDefaults::default(),
         max_tasks: opts.max_tasks,
     };
-    let pieces = run_pieces(text, &layout.pieces, |tasks| {
+    let each = |tasks| {
         let jinja = template::environment(opts.max_tasks);
-        let base = template::base_context(&head.params, &head.name);
+        let base = template::base_context(&params, &name);
         let mut ex = expander(Vec::new());
         let out = ex.expand_tasks(&jinja, &base, &tasks, &spec.defaults, empty());
         ex.diags.is_empty().then_some(out)
-    })?;
-    drop(spec);
-
-    let total: usize = pieces.iter().map(|p| p.tasks.len()).sum();
-    // Past the limit, the whole-document path says where.
-    if total > opts.max_tasks {
+    };
+    let mut out = head;
+    // Without matrices, one task per key. Sized up front, the tasks are moved in once; if that
+    // much memory is not to be had, they grow as they come (and may fit after all).
+    let keys = layout.keys.min(opts.max_tasks);
+    let _ = out.tasks.try_reserve_exact(keys);
+    out.after.try_reserve(keys);
+    let _ = out.bases.try_reserve_exact(keys);
+    let merge = |piece: Expanded| {
+        let offset = out.tasks.len();
+        // Past the limit, the whole-document path says where.
+        if offset.saturating_add(piece.tasks.len()) > opts.max_tasks {
+            return false;
+        }
+        out.tasks.extend(piece.tasks);
+        out.after.append(piece.after);
+        out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
+        true
+    };
+    if !run_pieces(text, &layout.pieces, each, merge) {
         return None;
     }
-    let mut out = head;
-    out.tasks.reserve_exact(total);
-    out.after.reserve_exact(total);
-    out.bases.reserve_exact(pieces.iter().map(|p| p.bases.len()).sum());
-    for piece in pieces {
-        let offset = out.tasks.len();
-        out.tasks.extend(piece.tasks);
-        out.after.extend(piece.after);
-        out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
-    }
+    drop(spec);
     // A name defined in two pieces: the whole-document parse says `defined twice`.
-    let mut names = HashSet::with_capacity(out.bases.len());
+    let mut names =
+        hashbrown::HashSet::with_capacity_and_hasher(out.bases.len(), foldhash::fast::RandomState::default());
     if !out.bases.iter().all(|(b, _)| names.insert(&**b)) {
         return None;
     }
@@ -186,68 +197,76 @@ fn is_default(t: &TaskSpec) -> bool {
         && t.description.is_none()
 }
 
-/// Parses the pieces on every core, hands each one's tasks to `each`, and gives the results in
-/// file order; `None` if any piece fails to parse or `each` refuses one.
+/// Parses the pieces on every core, hands each one's tasks to `each`, and each result to `merge`
+/// in file order as soon as the pieces before it are merged, so that a piece's memory is freed
+/// while later pieces parse. False if any piece fails to parse, or `each` or `merge` refuses one.
 fn run_pieces<T: Send>(
     text: &str,
     pieces: &[Range<usize>],
     each: impl Fn(IndexMap<String, TaskSpec>) -> Option<T> + Sync,
-) -> Option<Vec<T>> {
+    merge: impl FnMut(T) -> bool + Send,
+) -> bool {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(pieces.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    // The next piece to merge, the pieces done before their turn, and the merge.
+    let merger = Mutex::new((0usize, BTreeMap::new(), merge));
     let work = || {
-        let mut done = Vec::new();
         let mut doc = String::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= pieces.len() || failed.load(Ordering::Relaxed) {
-                return done;
+                return;
             }
             let piece = &text[pieces[i].clone()];
             doc.clear();
             doc.push_str("tasks:\n");
             doc.push_str(piece);
             let parsed = (!has_alias(piece)).then(|| serde_yaml::from_str::<TasksTable>(&doc).ok()).flatten();
-            match parsed.and_then(|t| each(t.tasks)) {
-                Some(t) => done.push((i, t)),
-                None => {
+            let Some(done) = parsed.and_then(|t| each(t.tasks)) else {
+                failed.store(true, Ordering::Relaxed);
+                return;
+            };
+            let Ok(mut m) = merger.lock() else {
+                failed.store(true, Ordering::Relaxed);
+                return;
+            };
+            let (turn, waiting, merge) = &mut *m;
+            waiting.insert(i, done);
+            while let Some(done) = waiting.remove(turn) {
+                *turn += 1;
+                if !merge(done) {
                     failed.store(true, Ordering::Relaxed);
-                    return done;
+                    return;
                 }
             }
         }
     };
-    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut all = work();
+        work();
         for h in handles {
             // A panicking piece (a bug) is one more reason to take the whole-document path.
-            match h.join() {
-                Ok(done) => all.extend(done),
-                Err(_) => failed.store(true, Ordering::Relaxed),
+            if h.join().is_err() {
+                failed.store(true, Ordering::Relaxed);
             }
         }
-        all
     });
-    if failed.load(Ordering::Relaxed) || all.len() != pieces.len() {
-        return None;
-    }
-    all.sort_unstable_by_key(|(i, _)| *i);
-    Some(all.into_iter().map(|(_, t)| t).collect())
+    let merged = merger.into_inner().map_or(0, |m| m.0);
+    !failed.load(Ordering::Relaxed) && merged == pieces.len()
 }
 
 /// Finds the `tasks:` line and cuts the tasks into pieces, or says the layout is not safe.
 fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
     let b = text.as_bytes();
     if text.is_ascii() {
-        if b.contains(&b'\r') {
+        if memchr::memchr(b'\r', b).is_some() {
             return None;
         }
     } else if text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
         return None;
     }
-    let line_end = |p: usize| b[p..].iter().position(|&c| c == b'\n').map_or(b.len(), |e| p + e);
+    let line_end = |p: usize| memchr::memchr(b'\n', &b[p..]).map_or(b.len(), |e| p + e);
     let next_line = |p: usize| (line_end(p) + 1).min(b.len());
 
     let mut p = 0;
@@ -264,6 +283,7 @@ fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
 
     let body = next_line(tasks_line);
     let mut indent = None;
+    let mut keys = 0;
     let mut cuts = vec![body];
     let mut p = body;
     let end = loop {
@@ -278,12 +298,18 @@ fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
                     None | Some(b'\n' | b'#') => {}
                     Some(b'\t') => return None,
                     Some(&c) => match indent {
-                        None if is_key_start(c) => indent = Some(n),
+                        None if is_key_start(c) => {
+                            indent = Some(n);
+                            keys = 1;
+                        }
                         None => return None,
                         Some(k) => {
                             let last = cuts.last().copied().unwrap_or(body);
-                            if n == k && is_key_start(c) && p - last >= piece_bytes {
-                                cuts.push(p);
+                            if n == k && is_key_start(c) {
+                                keys += 1;
+                                if p - last >= piece_bytes {
+                                    cuts.push(p);
+                                }
                             }
                         }
                     },
@@ -296,7 +322,7 @@ fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
     };
     let indent = indent?;
     let pieces = cuts.iter().zip(cuts.iter().skip(1).chain([&end])).map(|(&a, &z)| a..z).collect();
-    Some(Layout { tasks_line, pieces, indent })
+    Some(Layout { tasks_line, pieces, indent, keys })
 }
 
 fn is_blank_or_comment(s: &str) -> bool {
@@ -313,7 +339,7 @@ fn is_key_start(c: u8) -> bool {
 /// spaces, a line start or one of `:-?[{,`. Quoted or mid-scalar stars pass.
 fn has_alias(piece: &str) -> bool {
     let b = piece.as_bytes();
-    b.iter().enumerate().filter(|&(_, &c)| c == b'*').any(|(i, _)| {
+    memchr::memchr_iter(b'*', b).any(|i| {
         let before = b[..i].iter().rev().find(|&&c| c != b' ' && c != b'\t');
         matches!(before, None | Some(b'\n' | b':' | b'-' | b'?' | b'[' | b'{' | b','))
     })
@@ -347,6 +373,7 @@ mod tests {
         let l = layout(text, 1).unwrap();
         assert_eq!(l.tasks_line, 8);
         assert_eq!(l.indent, 2);
+        assert_eq!(l.keys, 3);
         let pieces: Vec<&str> = l.pieces.iter().map(|r| &text[r.clone()]).collect();
         assert_eq!(pieces, ["  a:\n    cmd: x\n", "  b:\n    cmd: y\n", "  c: {cmd: z}\n"]);
         let l = layout(text, 20).unwrap();

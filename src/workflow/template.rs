@@ -75,7 +75,8 @@ pub fn plain_string(v: &Value) -> String {
 
 /// Whether a string needs rendering at all (most strings in big files are literals).
 pub fn is_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// A string compiled once and rendered per instance.
