@@ -1,0 +1,233 @@
+//! Hostile input, beyond the malformed files of `validate.rs` (alias bombs, deep nesting, invalid
+//! UTF-8, binary junk): 100 MB files, NUL bytes in escapes, templates that build huge strings,
+//! matrix products past the limit, ids aimed at paths, invalid environment names and values,
+//! workdirs that are not there, symbolic links in the run directory, run directories that
+//! cannot be written (as root too), and control characters echoed in messages.
+//!
+//! Every case checks the exit code, a message naming the problem, that dagrun did not panic,
+//! and that nothing was written outside the directory it was given.
+
+use crate::common::{LIMIT, dagrun, write};
+use std::path::{Path, PathBuf};
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs dagrun in `dir`; fails the test on a panic or a death by signal.
+fn dagrun_in(dir: &Path, args: &[&str]) -> Out {
+    let out = dagrun().current_dir(dir).args(args).timeout(LIMIT).output().expect("run dagrun");
+    let code = out.status.code().unwrap_or_else(|| panic!("{args:?}: dagrun was killed: {:?}", out.status));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(code != 101 && !stderr.contains("panicked"), "{args:?}: dagrun panicked:\n{stderr}");
+    Out { code, stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr }
+}
+
+/// Runs dagrun under a limit on its address space (KiB), through `sh -c 'ulimit -v'`.
+fn dagrun_limited(dir: &Path, kib: u64, args: &[&str]) -> Out {
+    let bin = assert_cmd::cargo::cargo_bin("dagrun");
+    let out = std::process::Command::new("sh")
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(bin)
+        .args(args)
+        .output()
+        .expect("run dagrun");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().unwrap_or_else(|| panic!("{args:?}: dagrun was killed:\n{stderr}"));
+    assert!(code != 101 && !stderr.contains("panicked"), "{args:?}: dagrun panicked:\n{stderr}");
+    Out { code, stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr }
+}
+
+/// A temporary `root` holding only `work`, where dagrun runs: whatever dagrun writes must stay
+/// under `work`.
+struct Sandbox {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    work: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let work = root.join("work");
+        std::fs::create_dir(&work).unwrap();
+        Sandbox { _tmp: tmp, root, work }
+    }
+
+    fn assert_nothing_outside(&self) {
+        let names: Vec<String> = std::fs::read_dir(&self.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["work"], "dagrun wrote beside its directory");
+    }
+
+    /// Every entry under `work`, relative, sorted.
+    fn listing(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+                if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                    walk(base, &p, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.work, &self.work, &mut out);
+        out.sort();
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Big files
+
+#[test]
+fn a_100_mb_file_is_read_and_a_file_past_the_limit_is_refused_unread() {
+    let s = Sandbox::new();
+    let path = s.work.join("big.yaml");
+    let mut text = String::with_capacity(101 << 20);
+    text.push_str("# ");
+    text.push_str(&"x".repeat(100 << 20));
+    text.push_str("\ntasks:\n  a:\n    cmd: echo hi\n");
+    std::fs::write(&path, &text).unwrap();
+    let out = dagrun_in(&s.work, &["validate", "big.yaml"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "big.yaml: valid, 1 task\n"), "{}", out.stderr);
+
+    // The same with a syntax error at its end, then with a NUL byte there: located.
+    text.push_str("  b: {cmd: 'unterminated\n");
+    std::fs::write(&path, &text).unwrap();
+    let out = dagrun_in(&s.work, &["validate", "big.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: big.yaml:6:"), "{}", out.stderr);
+    text.truncate(text.len() - "  b: {cmd: 'unterminated\n".len());
+    text.push_str("  b:\n    cmd: \"x\0\"\n");
+    std::fs::write(&path, &text).unwrap();
+    let out = dagrun_in(&s.work, &["validate", "big.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("big.yaml:6:12: ") && out.stderr.contains("U+0000"), "{}", out.stderr);
+    drop(text);
+
+    // 2 GiB (sparse): refused from its size, before a byte is read, even with 256 MiB of memory.
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(2 << 30).unwrap();
+    let out = dagrun_limited(&s.work, 256 << 10, &["validate", "big.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("more than the 1073741824 bytes a workflow may have"), "{}", out.stderr);
+    std::fs::remove_file(&path).unwrap();
+    assert!(s.listing().is_empty(), "{:?}", s.listing());
+    s.assert_nothing_outside();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates and matrices
+
+/// Each of these holds gigabytes after a few instructions, so fuel does not stop them; the
+/// render's memory budget does, with exit 3, before an address-space limit of 4 GiB is reached.
+#[test]
+fn templates_that_build_huge_strings_stop_with_a_clear_error() {
+    let s = Sandbox::new();
+    let budget = "a template needs more than 1 GiB of memory to render";
+    let cases = [
+        (
+            "namespace.yaml",
+            "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+            budget,
+        ),
+        (
+            "macro.yaml",
+            "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ f('x' * 1000000, 40) }}",
+            budget,
+        ),
+        (
+            "straight.yaml",
+            "{% set a = 'x' * 100000000 %}{% set b = a ~ a %}{% set c = b ~ b %}{% set d = c ~ c %}{% set e = d ~ d %}{{ e|length }}",
+            budget,
+        ),
+        ("repeat.yaml", "{{ 'x' * 1000000000 }}", "repeated string is too large"),
+        ("output.yaml", "{{ 'x' * 20000000 }}", "renders to 20000000 bytes, more than the limit of 16777216"),
+    ];
+    for (file, tpl, needle) in cases {
+        write(&s.work, file, &format!("tasks:\n  hog:\n    cmd: \"{tpl}\"\n"));
+        let out = dagrun_limited(&s.work, 4 << 20, &["run", file]);
+        assert_eq!(out.code, 3, "{file}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{file}: missing {needle:?}:\n{}", out.stderr);
+        assert!(out.stderr.contains(file) && out.stderr.contains("hog"), "{}", out.stderr);
+    }
+    // A matrix expression too: one long expression of concatenations, no loop needed.
+    let terms = ["'x' * 100000000"; 12].join(" ~ ");
+    write(
+        &s.work,
+        "axis.yaml",
+        &format!("tasks:\n  hog:\n    matrix: {{v: \"{{{{ [{terms}] }}}}\"}}\n    cmd: echo\n"),
+    );
+    let out = dagrun_limited(&s.work, 4 << 20, &["validate", "axis.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains(budget), "{}", out.stderr);
+    assert!(s.listing().iter().all(|f| f.ends_with(".yaml")), "{:?}", s.listing());
+    s.assert_nothing_outside();
+}
+
+/// A generator's output is rendered inside the run: a template there that exhausts the budget
+/// stops the run (exit 3) as a `kill -9` would, and resume continues once the output is fixed.
+#[test]
+fn a_generated_template_that_builds_a_huge_string_stops_the_run_resumably() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "gen.yaml",
+        "tasks:\n  g:\n    generator: true\n    cmd: cat frag.yaml\n  after:\n    after: [g]\n    cmd: 'true'\n",
+    );
+    write(
+        &s.work,
+        "frag.yaml",
+        "tasks: {x: {cmd: \"{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}\"}}\n",
+    );
+    let out = dagrun_limited(&s.work, 4 << 20, &["run", "gen.yaml", "--progress", "plain"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("output of `g`: task `g/x`: a template needs more than 1 GiB"),
+        "{}",
+        out.stderr
+    );
+    write(&s.work, "frag.yaml", "tasks: {x: {cmd: 'true'}}\n");
+    let out = dagrun_in(&s.work, &["resume", ".dagrun/gen/state.json", "--progress", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("run succeeded") && out.stderr.contains("3 succeeded"), "{}", out.stderr);
+    s.assert_nothing_outside();
+}
+
+/// 10,000 × 10,000 is past the default limit of 10,000,000 tasks: refused from the sizes of the
+/// axes, before any instance exists (with 1 GiB of address space the instances could not).
+#[test]
+fn a_matrix_product_past_the_limit_is_refused_before_allocating() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "product.yaml",
+        "tasks:\n  t:\n    matrix: {a: \"{{ range(10000) }}\", b: \"{{ range(10000) }}\"}\n    cmd: echo {{ a }} {{ b }}\n",
+    );
+    let out = dagrun_limited(&s.work, 1 << 20, &["run", "product.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("task `t`, field `matrix`: expands to more than the limit of 10000000 tasks")
+    );
+    // Three small axes past a small limit, and the sum of two tasks past it.
+    write(
+        &s.work,
+        "three.yaml",
+        "tasks:\n  t:\n    matrix: {a: [1, 2, 3], b: [1, 2], c: [1, 2]}\n    cmd: echo\n  u:\n    matrix: {a: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}\n    cmd: echo\n",
+    );
+    let out = dagrun_in(&s.work, &["validate", "--max-tasks", "12", "three.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("task `u`, field `matrix`: expands to more than the limit of 12 tasks"));
+    assert_eq!(s.listing(), ["product.yaml", "three.yaml"]);
+    s.assert_nothing_outside();
+}
