@@ -61,6 +61,7 @@ impl Reporter {
     /// A failure as printed when it happens: the reason, the log path and the log's last lines.
     fn failure_block(&self, id: &str, why: &str, log: Option<&Path>) -> String {
         // A reason of several lines (a refused generator output) stays under its task.
+        let why = crate::diag::printable(why);
         let mut s = format!("failed   {id}: {}", why.replace('\n', "\n           "));
         if let Some(log) = log {
             s.push_str(&format!("\n         log: {}", self.show_path(log)));
@@ -111,7 +112,8 @@ impl Reporter {
         if !self.failures.is_empty() {
             s.push_str("failed tasks:\n");
             for f in &self.failures {
-                s.push_str(&format!("  {}: {}", f.id, f.why.replace('\n', "\n    ")));
+                let why = crate::diag::printable(&f.why);
+                s.push_str(&format!("  {}: {}", f.id, why.replace('\n', "\n    ")));
                 if let Some(l) = &f.log {
                     s.push_str(&format!(" (log: {})", self.show_path(l)));
                 }
@@ -132,6 +134,7 @@ impl EventSink for Reporter {
             self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
         }
         if let Event::HostDown { executor, host, reason } = e {
+            let reason = crate::diag::printable(reason);
             self.print(&format!("host down: `{host}` of executor `{executor}`: {reason}"));
         }
         if let Event::Finished { task, status: Status::Failed, end, log, .. } = e {

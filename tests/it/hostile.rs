@@ -231,3 +231,45 @@ fn a_matrix_product_past_the_limit_is_refused_before_allocating() {
     assert_eq!(s.listing(), ["product.yaml", "three.yaml"]);
     s.assert_nothing_outside();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Control characters in messages
+
+/// Text from the input that reaches a message (a dependency, a field, an executor, a program, a
+/// `-p` key) has its escape sequences written out, so it cannot clear or recolour the terminal.
+#[test]
+fn control_characters_from_input_are_escaped_in_messages() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "esc.yaml",
+        "params: {p: 1}\ntasks:\n  a:\n    after: [\"\\e[2Jx\"]\n    \"\\e[31mbogus\": 1\n    cmd: echo\n  b:\n    executor: \"\\e[31mx\"\n    timeout: \"\\e]0;title\\a\"\n    cmd: echo\n",
+    );
+    let check = |out: &Out, what: &str| {
+        assert!(
+            !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+            "{what}: raw escape:\n{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("\\u{1b}"), "{what}: {}", out.stderr);
+    };
+    let out = dagrun_in(&s.work, &["validate", "esc.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    check(&out, "validate");
+    let out = dagrun_in(&s.work, &["validate", "--format", "json", "esc.yaml"]);
+    assert_eq!(out.code, 3);
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+
+    write(&s.work, "ok.yaml", "params: {p: 1}\ntasks:\n  a:\n    cmd: [\"\\e[2Jnot-a-program\"]\n");
+    let out = dagrun_in(&s.work, &["run", "ok.yaml", "-p", "\u{1b}[2J=1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    check(&out, "-p");
+    let out = dagrun_in(&s.work, &["run", "ok.yaml", "--target", "\u{1b}[2J"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    check(&out, "--target");
+    let out = dagrun_in(&s.work, &["run", "ok.yaml", "--progress", "plain"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    check(&out, "run");
+    assert!(out.stderr.contains("cannot start `\\u{1b}[2Jnot-a-program`: no such program"), "{}", out.stderr);
+    s.assert_nothing_outside();
+}
