@@ -69,7 +69,7 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     let log = super::open_log(&a.log)
         .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
     let out = match &a.stdout {
-        Some(p) => std::fs::File::create(p)
+        Some(p) => super::create_output(p)
             .map_err(|e| AttemptEnd::NotStarted(format!("cannot create `{}`: {e}", p.display())))?,
         None => log
             .try_clone()

@@ -139,8 +139,9 @@ impl EventSink for Reporter {
         }
         if let Event::Finished { task, status: Status::Failed, end, log, .. } = e {
             let why = end.as_ref().map_or_else(|| "failed".to_owned(), AttemptEnd::describe);
-            // An attempt that could not start (a missing workdir) may have no log at all.
-            let log = log.as_ref().filter(|l| l.exists());
+            // An attempt that could not start (a missing workdir) may have no log at all, or
+            // something that is not its log (a link dagrun refused to write through).
+            let log = log.as_ref().filter(|l| std::fs::symlink_metadata(l).is_ok_and(|m| m.is_file()));
             let id = plan.task(*task).id.clone();
             let block = self.failure_block(&id, &why, log.map(PathBuf::as_path));
             if self.mode != Mode::None {
@@ -178,7 +179,9 @@ pub fn fmt_duration(d: Duration) -> String {
 
 /// The last `n` lines of a log, reading at most its last 8 KiB.
 pub fn tail(path: &Path, n: usize) -> Vec<String> {
-    let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+    let Ok(mut f) = crate::exec::no_follow(std::fs::OpenOptions::new().read(true), path) else {
+        return Vec::new();
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let from = len.saturating_sub(8192);
     if f.seek(SeekFrom::Start(from)).is_err() {

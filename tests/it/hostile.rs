@@ -233,6 +233,108 @@ fn a_matrix_product_past_the_limit_is_refused_before_allocating() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Symbolic links and run directories that cannot be written
+
+const PRECIOUS: &str = "precious, not dagrun's\n";
+
+/// `run --state LINK` is refused whether the link's target exists or not: renaming a new state
+/// over the link would silently replace it, and writing through it could overwrite anything.
+#[test]
+fn a_state_file_that_is_a_symbolic_link_is_refused_and_nothing_written() {
+    let s = Sandbox::new();
+    write(&s.work, "flow.yaml", "tasks:\n  a:\n    cmd: echo hi\n");
+    let target = write(&s.work, "target.json", PRECIOUS);
+    std::os::unix::fs::symlink(&target, s.work.join("link.json")).unwrap();
+    std::os::unix::fs::symlink(s.work.join("nowhere.json"), s.work.join("dangling.json")).unwrap();
+    let before = s.listing();
+    for link in ["link.json", "dangling.json"] {
+        let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", link]);
+        assert_eq!(out.code, 4, "{link}: {}", out.stderr);
+        assert!(out.stderr.contains(&format!("state file `{link}` is a symbolic link")), "{}", out.stderr);
+        let out = dagrun_in(&s.work, &["resume", link]);
+        assert_eq!(out.code, 4, "{link}: {}", out.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), PRECIOUS);
+    assert!(std::fs::symlink_metadata(s.work.join("link.json")).unwrap().file_type().is_symlink());
+    assert_eq!(s.listing(), before, "no lock, journal or logs beside a refused state");
+    s.assert_nothing_outside();
+}
+
+/// A lock, journal, log or generator output that is a link (planted in a shared directory, or
+/// left by mistake) is not written through: the run refuses or the task fails, and the file the
+/// link points to keeps its contents, and is not shown as the task's log.
+#[test]
+fn links_planted_in_the_run_directory_are_not_written_through() {
+    let s = Sandbox::new();
+    let target = write(&s.work, "target.txt", PRECIOUS);
+    write(
+        &s.work,
+        "flow.yaml",
+        "tasks:\n  a:\n    cmd: echo from-a\n  g:\n    generator: true\n    cmd: \"echo 'tasks: {}'\"\n  b:\n    cmd: echo from-b\n",
+    );
+    let link = |rel: &str| {
+        let p = s.work.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+    };
+    link("lock/state.json.lock");
+    let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", "lock/state.json"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("lock/state.json.lock`: it is a symbolic link"), "{}", out.stderr);
+
+    link("journal/state.json.journal");
+    let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", "journal/state.json"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("journal/state.json.journal`: it is a symbolic link"), "{}", out.stderr);
+
+    link("logs/logs/a.1.log");
+    link("logs/logs/g.1.out");
+    let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", "logs/state.json", "--progress", "plain"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("failed   a: cannot open log `"), "{}", out.stderr);
+    assert!(out.stderr.contains("a.1.log`: it is a symbolic link, which dagrun does not write through"));
+    assert!(out.stderr.contains("failed   g: cannot create `"), "{}", out.stderr);
+    assert!(out.stderr.contains("ok       b"), "{}", out.stderr);
+    assert!(!out.stderr.contains("precious"), "the link's target is not shown as a log:\n{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), PRECIOUS);
+    s.assert_nothing_outside();
+}
+
+/// Permission bits do not stop root, so these make the run directory unwritable in ways that
+/// hold for every user: `logs` taken by a file, the state under a file, a log path taken by a
+/// directory, and a directory in /sys, where not even root may create one.
+#[test]
+fn a_run_directory_that_cannot_be_written_fails_clearly_even_as_root() {
+    let s = Sandbox::new();
+    write(&s.work, "flow.yaml", "tasks:\n  a:\n    cmd: echo hi\n  b:\n    cmd: echo hi\n");
+    std::fs::create_dir(s.work.join("run")).unwrap();
+    write(&s.work, "run/logs", "");
+    let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", "run/state.json"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot create the run directory `run/logs`: it exists and is not a directory")
+    );
+
+    write(&s.work, "plain.txt", "");
+    let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", "plain.txt/state.json"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("state file `plain.txt/state.json`: Not a directory"), "{}", out.stderr);
+
+    let out = dagrun_in(&s.work, &["run", "flow.yaml", "--state", "/sys/dagrun-hostile-test/state.json"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot create the run directory `/sys/dagrun-hostile-test/logs`"));
+    assert!(!Path::new("/sys/dagrun-hostile-test").exists());
+
+    std::fs::create_dir_all(s.work.join("dirlog/logs/a.1.log")).unwrap();
+    let out =
+        dagrun_in(&s.work, &["run", "flow.yaml", "--state", "dirlog/state.json", "--progress", "plain"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("failed   a: cannot open log `"), "{}", out.stderr);
+    assert!(out.stderr.contains("ok       b"), "{}", out.stderr);
+    s.assert_nothing_outside();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Control characters in messages
 
 /// Text from the input that reaches a message (a dependency, a field, an executor, a program, a
