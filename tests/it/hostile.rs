@@ -126,6 +126,78 @@ fn a_100_mb_file_is_read_and_a_file_past_the_limit_is_refused_unread() {
     s.assert_nothing_outside();
 }
 
+#[test]
+fn a_command_too_long_for_the_system_fails_with_a_reason() {
+    let s = Sandbox::new();
+    write(&s.work, "long.yaml", &format!("tasks:\n  a:\n    cmd: \"echo {}\"\n", "x".repeat(200_000)));
+    let out = dagrun_in(&s.work, &["run", "long.yaml", "--progress", "plain"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("failed   a: cannot start `sh`: the command or one environment value is too long")
+    );
+    s.assert_nothing_outside();
+}
+
+// ---------------------------------------------------------------------------------------------
+// NUL bytes and environment variables
+
+#[test]
+fn nul_bytes_written_as_escapes_are_refused_in_every_field() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "nul.yaml",
+        r#"params: {p: "a\0b"}
+env: {W: "x\0y"}
+tasks:
+  a: {cmd: "echo \0"}
+  b: {cmd: ["ec\0ho"]}
+  c: {cmd: echo, workdir: "d\0"}
+  d: {cmd: echo, env: {V: "x\0"}}
+  e: {cmd: "echo {{ p }}"}
+  f: {cmd: echo, after: ["a\0"]}
+"#,
+    );
+    for cmd in ["validate", "run"] {
+        let out = dagrun_in(&s.work, &[cmd, "nul.yaml"]);
+        assert_eq!(out.code, 3, "{cmd}: {}", out.stderr);
+        for needle in [
+            "field `env.W`: value contains a NUL byte",
+            "task `a`, field `cmd`: renders to a string containing a NUL byte",
+            "task `b`, field `cmd`: renders to a string containing a NUL byte",
+            "task `c`, field `workdir`: renders to a string containing a NUL byte",
+            "task `d`, field `env.V`: renders to a string containing a NUL byte",
+            "task `e`, field `cmd`: renders to a string containing a NUL byte",
+            "task `f`, field `after`: renders to a string containing a NUL byte",
+        ] {
+            assert!(out.stderr.contains(needle), "{cmd}: missing {needle:?} in:\n{}", out.stderr);
+        }
+        assert!(!out.stderr.contains('\0'), "{cmd}: a NUL byte reached the terminal");
+    }
+    assert_eq!(s.listing(), ["nul.yaml"], "a refused run writes nothing");
+    s.assert_nothing_outside();
+}
+
+#[test]
+fn invalid_environment_names_are_refused() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "env.yaml",
+        "env: {\"A=B\": x}\ntasks:\n  a:\n    cmd: echo\n    env: {\"\": x, \"1A\": x, \"A B\": x, \"É\": x, \"A\\0B\": x, \"PATH=/evil:$PATH\": x}\n",
+    );
+    let out = dagrun_in(&s.work, &["run", "env.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    for name in ["A=B", "", "1A", "A B", "É", "A\\0B", "PATH=/evil:$PATH"] {
+        let needle = format!("`{name}` is not a valid environment variable name");
+        assert!(out.stderr.contains(&needle), "missing {needle:?} in:\n{}", out.stderr);
+    }
+    assert!(out.stderr.contains("field `env.A\\0B`"), "{}", out.stderr);
+    assert_eq!(s.listing(), ["env.yaml"]);
+    s.assert_nothing_outside();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Templates and matrices
 
@@ -229,6 +301,83 @@ fn a_matrix_product_past_the_limit_is_refused_before_allocating() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("task `u`, field `matrix`: expands to more than the limit of 12 tasks"));
     assert_eq!(s.listing(), ["product.yaml", "three.yaml"]);
+    s.assert_nothing_outside();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ids aimed at paths
+
+#[test]
+fn ids_aimed_at_paths_keep_their_logs_in_the_run_directory() {
+    let s = Sandbox::new();
+    let passwd = std::fs::read("/etc/passwd").ok();
+    write(
+        &s.work,
+        "paths.yaml",
+        "tasks:\n  t:\n    matrix: {v: [\"../../../../../../../../x\", \"/etc/passwd\", \"a/b\", \"..\", \".\", \"~root\", \"../../escape.log\"]}\n    cmd: echo {{ v | shell_quote }}\n",
+    );
+    let out = dagrun_in(&s.work, &["run", "paths.yaml", "--progress", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("ok       t[v=/etc/passwd]"), "{}", out.stderr);
+    let logs: Vec<String> = std::fs::read_dir(s.work.join(".dagrun/paths/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(logs.len(), 7, "one log per task, all in logs/: {logs:?}");
+    assert!(logs.contains(&"t[v=%2Fetc%2Fpasswd].1.log".to_owned()), "{logs:?}");
+    assert!(logs.iter().all(|l| !l.contains('/') && !l.starts_with('.')), "{logs:?}");
+    assert_eq!(std::fs::read("/etc/passwd").ok(), passwd);
+    s.assert_nothing_outside();
+
+    // Names that are paths are refused before anything is written.
+    for (file, text) in [
+        ("name.yaml", "name: ../../up\ntasks:\n  a:\n    cmd: echo\n"),
+        ("task.yaml", "tasks:\n  ../x:\n    cmd: echo\n"),
+        ("abs.yaml", "tasks:\n  /etc/passwd:\n    cmd: echo\n"),
+        ("newline.yaml", "tasks:\n  \"a\\nb\":\n    cmd: echo\n"),
+        ("value-newline.yaml", "tasks:\n  t:\n    matrix: {v: [\"a\\nb\"]}\n    cmd: echo\n"),
+    ] {
+        write(&s.work, file, text);
+        let out = dagrun_in(&s.work, &["run", file]);
+        assert_eq!(out.code, 3, "{file}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is not a valid") || out.stderr.contains("contains a control character"),
+            "{file}: {}",
+            out.stderr
+        );
+        assert!(!s.work.join(".dagrun").join("up").exists() && !s.root.join("up").exists());
+    }
+    let out = dagrun_in(&s.work, &["run", "paths.yaml", "--target", "../x"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("the workflow has no task `../x`"), "{}", out.stderr);
+    s.assert_nothing_outside();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workdirs
+
+#[test]
+fn a_workdir_that_is_missing_or_a_file_fails_its_task_and_resume_continues() {
+    let s = Sandbox::new();
+    write(&s.work, "not-a-dir", "");
+    write(
+        &s.work,
+        "wd.yaml",
+        "tasks:\n  missing: {cmd: pwd, workdir: later}\n  file: {cmd: pwd, workdir: not-a-dir}\n  other: {cmd: 'true'}\n",
+    );
+    let out = dagrun_in(&s.work, &["run", "wd.yaml", "--progress", "plain"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failed   missing: workdir `")
+            && out.stderr.contains("later` is not a directory")
+    );
+    assert!(out.stderr.contains("failed   file: workdir `"), "{}", out.stderr);
+    assert!(out.stderr.contains("ok       other"), "{}", out.stderr);
+    std::fs::create_dir(s.work.join("later")).unwrap();
+    std::fs::remove_file(s.work.join("not-a-dir")).unwrap();
+    std::fs::create_dir(s.work.join("not-a-dir")).unwrap();
+    let out = dagrun_in(&s.work, &["resume", ".dagrun/wd/state.json", "--progress", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     s.assert_nothing_outside();
 }
 
