@@ -286,13 +286,25 @@ class Hosts:
         return k in self.procs
 
     def kill(self, k):
-        """Host `k` dies: its sshd, every connection and every process of every session."""
+        """Host `k` dies: its sshd, every connection and every process of every session.
+
+        All of them are stopped before any is killed, as a machine that dies stops at once:
+        killed one by one, a session could see its task die and report that exit status (a
+        task killed by a signal, ssh's 255) before its own connection went."""
         p = self.procs.pop(k)
-        for pid in reversed(descendants(p.pid)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+
+        def send(pids, sig):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+
+        send(descendants(p.pid), signal.SIGSTOP)
+        # Once stopped, nothing forks: a second look finds what was being born the first time.
+        tree = descendants(p.pid)
+        send(tree, signal.SIGSTOP)
+        send(tree, signal.SIGKILL)
         p.wait()
 
     def restart(self, k):
