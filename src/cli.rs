@@ -248,6 +248,6 @@ fn report_error(e: &Error) {
                 if diags.len() == 1 { "" } else { "s" }
             );
         }
-        other => eprintln!("error: {other}"),
+        other => eprintln!("error: {}", crate::diag::printable(&other.to_string())),
     }
 }

@@ -54,7 +54,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", printable(&self.file))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(col) = self.column {
@@ -63,13 +63,31 @@ impl fmt::Display for Diagnostic {
         }
         write!(f, ": ")?;
         match (&self.task, &self.field) {
-            (Some(t), Some(fl)) => write!(f, "task `{t}`, field `{fl}`: ")?,
-            (Some(t), None) => write!(f, "task `{t}`: ")?,
-            (None, Some(fl)) => write!(f, "field `{fl}`: ")?,
+            (Some(t), Some(fl)) => write!(f, "task `{}`, field `{}`: ", printable(t), printable(fl))?,
+            (Some(t), None) => write!(f, "task `{}`: ", printable(t))?,
+            (None, Some(fl)) => write!(f, "field `{}`: ", printable(fl))?,
             (None, None) => {}
         }
-        write!(f, "{}", self.message)
+        write!(f, "{}", printable(&self.message))
     }
+}
+
+/// `s` with its control characters but newline and tab written as escapes (`\u{1b}`), so that
+/// text from a workflow or a task (a name, an unknown field) cannot move the cursor, clear the
+/// screen or recolour the terminal when a message repeats it.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The diagnostics of one failed load, printable as a list.
@@ -128,6 +146,13 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(suggest("trasform", ["transform", "pull"]), Some("transform"));
         assert_eq!(suggest("zzz", ["transform", "pull"]), None);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_messages() {
+        let d = Diagnostic::new("f.yaml", "unknown task `\u{1b}[2J`").task("a\u{7}").field("x\ry");
+        assert_eq!(d.to_string(), "f.yaml: task `a\\u{7}`, field `x\\ry`: unknown task `\\u{1b}[2J`");
+        assert_eq!(printable("two\nlines\tand a tab"), "two\nlines\tand a tab");
     }
 
     #[test]

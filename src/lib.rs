@@ -2,6 +2,7 @@
 //!
 //! The library holds everything; `main.rs` only calls `cli::main` and exits with its code.
 
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod diag;

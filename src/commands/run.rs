@@ -28,6 +28,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         return Ok(code::OK);
     }
     let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
+    crate::state::store::check_replaceable(&state_path).map_err(Error::State)?;
     let run_dir = prepare_run_dir(&state_path)?;
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
     let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
@@ -135,9 +136,17 @@ pub fn prepare_run_dir(state: &Path) -> Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(dir.join("logs"))
-        .with_context(|| format!("cannot create the run directory `{}`", dir.join("logs").display()))
-        .map_err(Error::State)?;
+    let logs = dir.join("logs");
+    if let Err(e) = std::fs::create_dir_all(&logs) {
+        let why = match std::fs::metadata(&logs) {
+            Ok(m) if !m.is_dir() => "it exists and is not a directory".to_owned(),
+            _ => e.to_string(),
+        };
+        return Err(Error::State(anyhow::anyhow!(
+            "cannot create the run directory `{}`: {why}",
+            logs.display()
+        )));
+    }
     dir.canonicalize()
         .with_context(|| format!("cannot resolve the run directory `{}`", dir.display()))
         .map_err(Error::State)

@@ -36,6 +36,8 @@ impl HostPool {
             return Err(std::io::Error::other("not an ssh executor"));
         };
         let control = tempfile::Builder::new().prefix("dagrun-ssh.").tempdir_in("/tmp")?;
+        // Removed by the reaper if dagrun is killed before it can remove it.
+        super::reaper::register_dir(control.path());
         let hosts = hosts
             .iter()
             .enumerate()
@@ -162,5 +164,6 @@ impl Drop for HostPool {
                 m.close();
             }
         }
+        super::reaper::unregister_dir(self._control.path());
     }
 }

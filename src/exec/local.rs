@@ -69,7 +69,7 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     let log = super::open_log(&a.log)
         .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
     let out = match &a.stdout {
-        Some(p) => std::fs::File::create(p)
+        Some(p) => super::create_output(p)
             .map_err(|e| AttemptEnd::NotStarted(format!("cannot create `{}`: {e}", p.display())))?,
         None => log
             .try_clone()
@@ -100,6 +100,12 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such program".to_owned(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            // Linux passes at most 128 KiB as one argument or one environment variable.
+            _ if e.raw_os_error() == Some(nix::libc::E2BIG) => {
+                "the command or one environment value is too long for the system to pass to a \
+                 program (put the command in a script file)"
+                    .to_owned()
+            }
             _ => e.to_string(),
         };
         AttemptEnd::NotStarted(format!("cannot start `{program}`: {why}"))

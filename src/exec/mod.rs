@@ -56,7 +56,30 @@ pub(crate) async fn expiry(timeout: Option<Duration>) {
 /// not carry an earlier run's output. Opened for appending, so that the task's stdout and
 /// stderr (and their children) never overwrite each other.
 pub(crate) fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let f = no_follow(std::fs::OpenOptions::new().create(true).append(true), path)?;
     f.set_len(0)?;
     Ok(f)
+}
+
+/// Creates (or empties) a file dagrun writes in the run directory: a generator's output, a job
+/// script.
+pub(crate) fn create_output(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    no_follow(std::fs::OpenOptions::new().create(true).write(true).truncate(true), path)
+}
+
+/// Opens `path` unless it is a symbolic link. Files in the run directory are dagrun's own: a
+/// link planted there (by another user of a shared directory, or left by mistake) must not make
+/// dagrun empty or overwrite the file it points to.
+pub(crate) fn no_follow(
+    opts: &mut std::fs::OpenOptions,
+    path: &std::path::Path,
+) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    opts.custom_flags(nix::libc::O_NOFOLLOW).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(nix::libc::ELOOP) {
+            std::io::Error::other("it is a symbolic link, which dagrun does not write through")
+        } else {
+            e
+        }
+    })
 }

@@ -5,6 +5,8 @@
 //! not reach it), with a pipe as its stdin. dagrun writes `+PGID` when a task's group starts
 //! and `-PGID` when it is gone. When the pipe reaches EOF — dagrun exited or died — the reaper
 //! SIGKILLs every group still registered and exits. A normal exit registers nothing left over.
+//! Likewise `dPATH` / `uPATH` register and unregister the SSH executor's private control
+//! directory, which the reaper removes if dagrun could not (its masters exit on their own).
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -55,6 +57,21 @@ pub fn unregister(pgid: i32) {
     send(format!("-{pgid}\n"));
 }
 
+/// Registers a private directory of dagrun's (an SSH control directory) to remove if dagrun dies.
+pub fn register_dir(dir: &std::path::Path) {
+    send(format!("d{}\n", dir.display()));
+}
+
+pub fn unregister_dir(dir: &std::path::Path) {
+    send(format!("u{}\n", dir.display()));
+}
+
+/// Only directories dagrun creates for itself are ever removed.
+fn removable(dir: &std::path::Path) -> bool {
+    dir.is_absolute()
+        && dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("dagrun-ssh."))
+}
+
 /// The reaper's main loop (`dagrun __reaper`).
 pub fn serve() -> u8 {
     // Stray terminal signals must not end the reaper before its parent.
@@ -65,11 +82,23 @@ pub fn serve() -> u8 {
         }
     }
     let mut live: HashSet<i32> = HashSet::new();
+    let mut dirs: HashSet<std::path::PathBuf> = HashSet::new();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        let (sign, num) = line.split_at(line.len().min(1));
-        let Ok(pgid) = num.parse::<i32>() else { continue };
+        let (sign, rest) = line.split_at(line.len().min(1));
+        match sign {
+            "d" => {
+                dirs.insert(rest.into());
+                continue;
+            }
+            "u" => {
+                dirs.remove(std::path::Path::new(rest));
+                continue;
+            }
+            _ => {}
+        }
+        let Ok(pgid) = rest.parse::<i32>() else { continue };
         if pgid <= 1 {
             continue;
         }
@@ -85,6 +114,9 @@ pub fn serve() -> u8 {
     }
     for pgid in live {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+    for dir in dirs.iter().filter(|d| removable(d)) {
+        let _ = std::fs::remove_dir_all(dir);
     }
     0
 }

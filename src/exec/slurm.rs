@@ -320,7 +320,8 @@ fn job_name(id: &str) -> String {
 async fn submit(def: &SlurmDef, a: &Attempt, slots: u32) -> Result<String, String> {
     let script = script_path(&a.log);
     let _ = std::fs::remove_file(status_path(&a.log));
-    std::fs::write(&script, job_script(a))
+    super::create_output(&script)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, job_script(a).as_bytes()))
         .map_err(|e| format!("cannot write the job script `{}`: {e}", script.display()))?;
     let out = tokio::process::Command::new("sbatch")
         .args(sbatch_args(def, a, slots, &script))

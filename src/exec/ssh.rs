@@ -200,7 +200,7 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
         Err(e) => return AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())),
     };
     let out = match &a.stdout {
-        Some(p) => std::fs::File::create(p),
+        Some(p) => super::create_output(p),
         None => log.try_clone(),
     };
     let out = match out {

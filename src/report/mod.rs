@@ -61,6 +61,7 @@ impl Reporter {
     /// A failure as printed when it happens: the reason, the log path and the log's last lines.
     fn failure_block(&self, id: &str, why: &str, log: Option<&Path>) -> String {
         // A reason of several lines (a refused generator output) stays under its task.
+        let why = crate::diag::printable(why);
         let mut s = format!("failed   {id}: {}", why.replace('\n', "\n           "));
         if let Some(log) = log {
             s.push_str(&format!("\n         log: {}", self.show_path(log)));
@@ -111,7 +112,8 @@ impl Reporter {
         if !self.failures.is_empty() {
             s.push_str("failed tasks:\n");
             for f in &self.failures {
-                s.push_str(&format!("  {}: {}", f.id, f.why.replace('\n', "\n    ")));
+                let why = crate::diag::printable(&f.why);
+                s.push_str(&format!("  {}: {}", f.id, why.replace('\n', "\n    ")));
                 if let Some(l) = &f.log {
                     s.push_str(&format!(" (log: {})", self.show_path(l)));
                 }
@@ -132,12 +134,14 @@ impl EventSink for Reporter {
             self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
         }
         if let Event::HostDown { executor, host, reason } = e {
+            let reason = crate::diag::printable(reason);
             self.print(&format!("host down: `{host}` of executor `{executor}`: {reason}"));
         }
         if let Event::Finished { task, status: Status::Failed, end, log, .. } = e {
             let why = end.as_ref().map_or_else(|| "failed".to_owned(), AttemptEnd::describe);
-            // An attempt that could not start (a missing workdir) may have no log at all.
-            let log = log.as_ref().filter(|l| l.exists());
+            // An attempt that could not start (a missing workdir) may have no log at all, or
+            // something that is not its log (a link dagrun refused to write through).
+            let log = log.as_ref().filter(|l| std::fs::symlink_metadata(l).is_ok_and(|m| m.is_file()));
             let id = plan.task(*task).id.clone();
             let block = self.failure_block(&id, &why, log.map(PathBuf::as_path));
             if self.mode != Mode::None {
@@ -175,7 +179,9 @@ pub fn fmt_duration(d: Duration) -> String {
 
 /// The last `n` lines of a log, reading at most its last 8 KiB.
 pub fn tail(path: &Path, n: usize) -> Vec<String> {
-    let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+    let Ok(mut f) = crate::exec::no_follow(std::fs::OpenOptions::new().read(true), path) else {
+        return Vec::new();
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let from = len.saturating_sub(8192);
     if f.seek(SeekFrom::Start(from)).is_err() {

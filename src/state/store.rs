@@ -77,6 +77,23 @@ pub fn check(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fails if something other than a regular file is at `path` (a symbolic link, a directory):
+/// `run` replaces the state file by renaming a new one over it, which would silently turn a
+/// link into a file of its own, and writing through the link instead could overwrite whatever
+/// it points to. Nothing there yet is fine.
+pub fn check_replaceable(path: &Path) -> Result<()> {
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => bail!("cannot read state file `{shown}`: {e}"),
+        Ok(m) if m.file_type().is_symlink() => bail!(
+            "state file `{shown}` is a symbolic link; dagrun reads and replaces only regular files (give `--state` the path it points to)"
+        ),
+        Ok(m) if !m.is_file() => bail!("state file `{shown}` is not a regular file"),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Reads a state file and replays its journal. Every way this can fail is a clear message.
 pub fn load(path: &Path) -> Result<StateFile> {
     check(path)?;
@@ -191,12 +208,9 @@ impl Journal {
     /// Starts a fresh journal for `epoch`, replacing any older one.
     pub fn create(state: &Path, epoch: u64) -> Result<Journal> {
         let jpath = journal_path(state);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&jpath)
-            .with_context(|| format!("cannot create journal `{}`", jpath.display()))?;
+        let mut file =
+            crate::exec::no_follow(OpenOptions::new().create(true).write(true).truncate(true), &jpath)
+                .with_context(|| format!("cannot create journal `{}`", jpath.display()))?;
         let mut header = serde_json::to_vec(&JournalHeader { dagrun_journal: epoch })?;
         header.push(b'\n');
         file.write_all(&header).with_context(|| format!("cannot write journal `{}`", jpath.display()))?;
@@ -241,13 +255,11 @@ pub struct Lock {
 impl Lock {
     pub fn acquire(state: &Path) -> Result<Lock> {
         let lpath = lock_path(state);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lpath)
-            .with_context(|| format!("cannot open lock file `{}`", lpath.display()))?;
+        let file = crate::exec::no_follow(
+            OpenOptions::new().create(true).truncate(false).read(true).write(true),
+            &lpath,
+        )
+        .with_context(|| format!("cannot open lock file `{}`", lpath.display()))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut f) => {
                 f.set_len(0)?;

@@ -115,6 +115,7 @@ impl<'a> Expander<'a> {
         name: String,
         params: IndexMap<String, serde_json::Value>,
     ) -> Expanded {
+        crate::budget::naming(self.file, None);
         let mut env = Vec::with_capacity(spec.env.len());
         for (k, v) in &spec.env {
             if let Err(m) = check_env_name(k) {
@@ -356,6 +357,7 @@ impl<'a> Expander<'a> {
         t: &TaskSpec,
         out: &mut Expanded,
     ) {
+        crate::budget::naming(self.file, Some(full_name));
         if let Err(m) = check_task_name(name) {
             self.diags.push(self.task_diag(name, "name", m));
         }
@@ -754,8 +756,11 @@ impl<'a> Expander<'a> {
                     .ok_or_else(|| {
                         format!("`{src}` must be a list, or exactly one `{{{{ expression }}}}` giving a list")
                     })?;
-                let expr = jinja.compile_expression(inner).map_err(|e| template::message(&e))?;
-                let v = expr.eval(base).map_err(|e| template::message(&e))?;
+                let v = {
+                    let _budget = crate::budget::Scope::enter();
+                    let expr = jinja.compile_expression(inner).map_err(|e| template::message(&e))?;
+                    expr.eval(base).map_err(|e| template::message(&e))?
+                };
                 if v.as_str().is_some() || v.kind() == minijinja::value::ValueKind::Map {
                     return Err(format!("`{src}` gives {} `{v}`, not a list", kind_name(&v)));
                 }

@@ -1,6 +1,7 @@
 //! minijinja set up the way dagrun renders: strict undefined names, a bounded `range`, the
-//! `shell_quote` filter, fuel against runaway loops, and a per-instance context that layers the
-//! matrix values over the shared workflow context without copying it.
+//! `shell_quote` filter, fuel against runaway loops, a memory budget (`crate::budget`) against
+//! strings built without end, and a per-instance context that layers the matrix values over the
+//! shared workflow context without copying it.
 
 use minijinja::value::{Enumerator, Object, Value};
 use minijinja::{Environment, Error, ErrorKind, Template, UndefinedBehavior};
@@ -87,14 +88,22 @@ pub enum Tpl<'env, 'src> {
 
 impl<'env, 'src> Tpl<'env, 'src> {
     pub fn new(env: &'env Environment<'static>, src: &'src str) -> Result<Self, Error> {
-        if is_template(src) { Ok(Tpl::Template(env.template_from_str(src)?)) } else { Ok(Tpl::Literal(src)) }
+        if !is_template(src) {
+            return Ok(Tpl::Literal(src));
+        }
+        // Compiling folds constant expressions, which can build strings as rendering does.
+        let _budget = crate::budget::Scope::enter();
+        Ok(Tpl::Template(env.template_from_str(src)?))
     }
 
     pub fn render(&self, ctx: &Value) -> Result<String, Error> {
         match self {
             Tpl::Literal(s) => Ok((*s).to_owned()),
             Tpl::Template(t) => {
-                let out = t.render(ctx).map_err(|e| explain(e, t, ctx))?;
+                let out = {
+                    let _budget = crate::budget::Scope::enter();
+                    t.render(ctx).map_err(|e| explain(e, t, ctx))?
+                };
                 if out.len() > MAX_RENDERED_BYTES {
                     return Err(Error::new(
                         ErrorKind::InvalidOperation,

@@ -4,6 +4,7 @@ mod common;
 mod display;
 mod generators;
 mod graph;
+mod hostile;
 mod prop;
 mod resume;
 mod run;

@@ -522,9 +522,17 @@ fn masters_and_remote_tasks_end_after_dagrun_is_sigkilled() {
     let flow = stubborn_flow(&farm, "");
     let mut child = farm.spawn(&["run", "--progress", "plain"], &flow);
     let (pid, bg, pgid) = stubborn_pids(&farm);
-    assert!(!masters_of(&farm.config).is_empty(), "a master runs while the task does");
+    let masters = masters_of(&farm.config);
+    assert!(!masters.is_empty(), "a master runs while the task does");
+    // The private control directory, from the master's `-o ControlPath=DIR/NAME`.
+    let line = cmdline(masters[0]);
+    let path = line.split_whitespace().find_map(|w| w.strip_prefix("ControlPath=")).expect("ControlPath");
+    let control = Path::new(path).parent().expect("control directory").to_path_buf();
+    assert!(control.is_dir(), "{}", control.display());
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill dagrun");
     let _ = child.wait();
+    // Regression: the control directory of a SIGKILLed dagrun was left in /tmp for good.
+    wait_until("the reaper to remove the control directory", || !control.exists());
     // The session's stdin closes with dagrun: the remote watchdog kills the task, and the
     // master, idle then, exits after its ControlPersist (15 s).
     wait_until("the remote task tree to die", || !alive(pid) && !alive(bg) && group_members(pgid).is_empty());
