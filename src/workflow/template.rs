@@ -25,7 +25,7 @@ pub fn environment(max_items: usize) -> Environment<'static> {
         ValueKind::Bool => Ok(out.write_str(&plain_string(v))?),
         _ => {
             check_size(v, max_items)?;
-            minijinja::escape_formatter(out, state, v)
+            minijinja::escape_formatter(out, state, &settle(v.clone()))
         }
     });
     env.add_function("range", move |a: i64, b: Option<i64>, step: Option<i64>| range(a, b, step, max_items));
@@ -71,7 +71,8 @@ fn guard_filters(env: &mut Environment<'static>, max_items: usize) {
     ];
     for (name, inner) in builtins {
         env.add_filter(name, move |state: &State, args: Rest<Value>| {
-            for a in args.iter() {
+            let args: Vec<Value> = args.0.into_iter().map(settle).collect();
+            for a in &args {
                 check_size(a, max_items)?;
             }
             let foreseen = match name {
@@ -91,11 +92,18 @@ fn guard_filters(env: &mut Environment<'static>, max_items: usize) {
     // `zip` takes its sequences as varargs; the guard above reads them all the same.
     let zip = Value::from_function(filters::zip);
     env.add_filter("zip", move |state: &State, args: Rest<Value>| {
-        for a in args.iter() {
+        let args: Vec<Value> = args.0.into_iter().map(settle).collect();
+        for a in &args {
             check_size(a, max_items)?;
         }
         zip.call(state, &args)
     });
+}
+
+/// The same value, except that a lazy sequence that knows it is empty becomes an empty list:
+/// `range(0) * 10**12` has no items but walking it takes hours.
+pub fn settle(v: Value) -> Value {
+    if v.kind() == ValueKind::Iterable && v.len() == Some(0) { Value::from(Vec::<Value>::new()) } else { v }
 }
 
 /// Refuses a string longer than `MAX_RENDERED_BYTES` or a sequence or map with more items
@@ -391,6 +399,9 @@ mod tests {
         }
         let ok = Tpl::new(&env, "{{ range(3) | join(',') }} {{ ([1, 2] * 2) | sum }}").unwrap();
         assert_eq!(ok.render(&ctx()).unwrap(), "0,1,2 6");
+        // Empty, but walking it would take hours.
+        let empty = Tpl::new(&env, "{{ (range(0) * 1000000000000) | join }}|{{ range(0) * 1000000000000 }}");
+        assert_eq!(empty.unwrap().render(&ctx()).unwrap(), "|[]");
     }
 
     #[test]

@@ -471,3 +471,19 @@ fn template_filters_that_aborted_hung_or_exhausted_memory_are_validation_errors(
         assert!(stderr.contains("`a`"), "{name}: {stderr}");
     }
 }
+
+/// Regression (found by the `workflow_yaml` fuzz target): a matrix of `range(0) * 10**12`
+/// has no values, but finding that out walked a trillion empty repetitions. It is now the
+/// empty-matrix problem at once.
+#[test]
+fn a_matrix_of_an_empty_sequence_repeated_a_trillion_times_is_empty_at_once() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
+    for name in [
+        "matrix-of-an-empty-sequence-repeated-a-trillion-times-hung-min.yaml",
+        "matrix-of-an-empty-sequence-repeated-a-billion-times-hung.yaml",
+    ] {
+        let (code, _, stderr) = validate_in(&dir, &[name]);
+        assert_eq!(code, 3, "{name}: {stderr}");
+        assert!(stderr.contains("has no values"), "{name}: {stderr}");
+    }
+}
