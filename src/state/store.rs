@@ -99,12 +99,25 @@ pub fn load(path: &Path) -> Result<StateFile> {
     check(path)?;
     let shown = path.display();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read state file `{shown}`"))?;
+    let jpath = journal_path(path);
+    let journal = match std::fs::read(&jpath) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow!("cannot read journal `{}`: {e}", jpath.display())),
+    };
+    from_bytes(path, &bytes, journal.as_deref())
+}
+
+/// Parses a state file's bytes and replays its journal's bytes (`None` when there is no
+/// journal). `path` only names the files in messages; nothing is read from disk.
+pub fn from_bytes(path: &Path, bytes: &[u8], journal: Option<&[u8]>) -> Result<StateFile> {
+    let shown = path.display();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         bail!("state file `{shown}` is empty");
     }
-    let mut state: StateFile = match serde_json::from_slice(&bytes) {
+    let mut state: StateFile = match serde_json::from_slice(bytes) {
         Ok(s) => s,
-        Err(e) => return Err(explain(path, &bytes, e)),
+        Err(e) => return Err(explain(path, bytes, e)),
     };
     if state.format_version != FORMAT_VERSION {
         bail!(
@@ -112,7 +125,9 @@ pub fn load(path: &Path) -> Result<StateFile> {
             state.format_version
         );
     }
-    replay(path, &mut state)?;
+    if let Some(journal) = journal {
+        replay(&journal_path(path), journal, &mut state)?;
+    }
     Ok(state)
 }
 
@@ -140,13 +155,7 @@ fn explain(path: &Path, bytes: &[u8], e: serde_json::Error) -> anyhow::Error {
     }
 }
 
-fn replay(path: &Path, state: &mut StateFile) -> Result<()> {
-    let jpath = journal_path(path);
-    let bytes = match std::fs::read(&jpath) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(anyhow!("cannot read journal `{}`: {e}", jpath.display())),
-    };
+fn replay(jpath: &Path, bytes: &[u8], state: &mut StateFile) -> Result<()> {
     let mut lines = bytes.split(|&b| b == b'\n').peekable();
     let Some(first) = lines.next() else { return Ok(()) };
     match serde_json::from_slice::<JournalHeader>(first) {

@@ -764,6 +764,9 @@ impl<'a> Expander<'a> {
                 if v.as_str().is_some() || v.kind() == minijinja::value::ValueKind::Map {
                     return Err(format!("`{src}` gives {} `{v}`, not a list", kind_name(&v)));
                 }
+                // A lazy sequence that knows it is empty can still take hours to walk
+                // (`range(0) * 10**12`).
+                let v = template::settle(v);
                 let iter =
                     v.try_iter().map_err(|_| format!("`{src}` gives {} `{v}`, not a list", kind_name(&v)))?;
                 let mut out = Vec::new();

@@ -1,10 +1,11 @@
 //! minijinja set up the way dagrun renders: strict undefined names, a bounded `range`, the
-//! `shell_quote` filter, fuel against runaway loops, a memory budget (`crate::budget`) against
-//! strings built without end, and a per-instance context that layers the matrix values over the
-//! shared workflow context without copying it.
+//! `shell_quote` filter, fuel against runaway loops, size guards on the builtin filters that
+//! build big values, a memory budget (`crate::budget`) against strings built without end by
+//! operators, and a per-instance context that layers the matrix values over the shared
+//! workflow context without copying it.
 
-use minijinja::value::{Enumerator, Object, Value};
-use minijinja::{Environment, Error, ErrorKind, Template, UndefinedBehavior};
+use minijinja::value::{Enumerator, Object, Rest, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State, Template, UndefinedBehavior, filters};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,12 +22,150 @@ pub fn environment(max_items: usize) -> Environment<'static> {
     env.set_recursion_limit(64);
     env.add_filter("shell_quote", shell_quote);
     // `{{ flag }}` prints a boolean as the file wrote it, the same as in ids and `shell_quote`.
-    env.set_formatter(|out, state, v| match v.kind() {
-        minijinja::value::ValueKind::Bool => Ok(out.write_str(&plain_string(v))?),
-        _ => minijinja::escape_formatter(out, state, v),
+    env.set_formatter(move |out, state, v| match v.kind() {
+        ValueKind::Bool => Ok(out.write_str(&plain_string(v))?),
+        _ => {
+            check_size(v, max_items)?;
+            minijinja::escape_formatter(out, state, &settle(v.clone()))
+        }
     });
     env.add_function("range", move |a: i64, b: Option<i64>, step: Option<i64>| range(a, b, step, max_items));
+    guard_filters(&mut env, max_items);
     env
+}
+
+/// The builtin filters that walk a whole sequence or build a string from their input.
+/// minijinja bounds fuel (instructions) and `'x' * n`, but not the work or memory of one
+/// filter call: `(range(10) * 10**15) | list` asks for more memory than exists and aborts,
+/// `| join` on it never ends, and `replace` can multiply a string's size. Each is wrapped so
+/// that a sequence longer than the task limit or a string longer than `MAX_RENDERED_BYTES`,
+/// going in or (for `replace`, `indent` and `join`, foreseeably) coming out, is an error.
+fn guard_filters(env: &mut Environment<'static>, max_items: usize) {
+    let builtins: [(&str, Value); 27] = [
+        ("batch", Value::from_function(filters::batch)),
+        ("chain", Value::from_function(filters::chain)),
+        ("dictsort", Value::from_function(filters::dictsort)),
+        ("first", Value::from_function(filters::first)),
+        ("format", Value::from_function(filters::format)),
+        ("groupby", Value::from_function(filters::groupby)),
+        ("indent", Value::from_function(filters::indent)),
+        ("items", Value::from_function(filters::items)),
+        ("join", Value::from_function(filters::join)),
+        ("last", Value::from_function(filters::last)),
+        ("lines", Value::from_function(filters::lines)),
+        ("list", Value::from_function(filters::list)),
+        ("map", Value::from_function(filters::map)),
+        ("max", Value::from_function(filters::max)),
+        ("min", Value::from_function(filters::min)),
+        ("pprint", Value::from_function(filters::pprint)),
+        ("reject", Value::from_function(filters::reject)),
+        ("rejectattr", Value::from_function(filters::rejectattr)),
+        ("replace", Value::from_function(filters::replace)),
+        ("reverse", Value::from_function(filters::reverse)),
+        ("select", Value::from_function(filters::select)),
+        ("selectattr", Value::from_function(filters::selectattr)),
+        ("slice", Value::from_function(filters::slice)),
+        ("sort", Value::from_function(filters::sort)),
+        ("string", Value::from_function(filters::string)),
+        ("sum", Value::from_function(filters::sum)),
+        ("unique", Value::from_function(filters::unique)),
+    ];
+    for (name, inner) in builtins {
+        env.add_filter(name, move |state: &State, args: Rest<Value>| {
+            let args: Vec<Value> = args.0.into_iter().map(settle).collect();
+            for a in &args {
+                check_size(a, max_items)?;
+            }
+            let foreseen = match name {
+                "replace" => replaced_len(&args),
+                "indent" => indented_len(&args),
+                "join" => joined_len(&args),
+                _ => 0,
+            };
+            if foreseen > MAX_RENDERED_BYTES {
+                return Err(too_long(foreseen));
+            }
+            let out = inner.call(state, &args)?;
+            check_size(&out, max_items)?;
+            Ok(out)
+        });
+    }
+    // `zip` takes its sequences as varargs; the guard above reads them all the same.
+    let zip = Value::from_function(filters::zip);
+    env.add_filter("zip", move |state: &State, args: Rest<Value>| {
+        let args: Vec<Value> = args.0.into_iter().map(settle).collect();
+        for a in &args {
+            check_size(a, max_items)?;
+        }
+        zip.call(state, &args)
+    });
+}
+
+/// The same value, except that a lazy sequence that knows it is empty becomes an empty list:
+/// `range(0) * 10**12` has no items but walking it takes hours.
+pub fn settle(v: Value) -> Value {
+    if v.kind() == ValueKind::Iterable && v.len() == Some(0) { Value::from(Vec::<Value>::new()) } else { v }
+}
+
+/// Refuses a string longer than `MAX_RENDERED_BYTES` or a sequence or map with more items
+/// than `max_items` (a lazy sequence knows its length without being walked).
+fn check_size(v: &Value, max_items: usize) -> Result<(), Error> {
+    if let Some(s) = v.as_str() {
+        if s.len() > MAX_RENDERED_BYTES {
+            return Err(too_long(s.len()));
+        }
+    } else if matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable | ValueKind::Map) {
+        if let Some(n) = v.len().filter(|&n| n > max_items) {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("a sequence of {n} items is more than the limit of {max_items}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn too_long(n: usize) -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("a string of {n} bytes is more than the limit of {MAX_RENDERED_BYTES}"),
+    )
+}
+
+/// The length `s | replace(from, to)` will have.
+fn replaced_len(args: &[Value]) -> usize {
+    let (Some(s), Some(from), Some(to)) =
+        (args.first().and_then(Value::as_str), args.get(1).and_then(Value::as_str), args.get(2))
+    else {
+        return 0;
+    };
+    let to = to.as_str().map_or_else(|| to.to_string().len(), str::len);
+    // An empty `from` matches between every two characters.
+    let hits = if from.is_empty() { s.chars().count() + 1 } else { s.matches(from).count() };
+    s.len().saturating_add(hits.saturating_mul(to))
+}
+
+/// At most how long `s | indent(width)` will be (every line indented).
+fn indented_len(args: &[Value]) -> usize {
+    let (Some(s), Some(width)) = (args.first().and_then(Value::as_str), args.get(1)) else { return 0 };
+    let width = width.as_usize().or_else(|| width.as_str().map(str::len)).unwrap_or(0);
+    let lines = s.bytes().filter(|&b| b == b'\n').count() + 1;
+    s.len().saturating_add(lines.saturating_mul(width))
+}
+
+/// How long `items | join(sep)` will be, as far as the items are strings.
+fn joined_len(args: &[Value]) -> usize {
+    let Some(items) = args.first().filter(|v| v.as_str().is_none()) else { return 0 };
+    let Ok(iter) = items.try_iter() else { return 0 };
+    let sep = args.get(1).and_then(Value::as_str).map_or(0, str::len);
+    let mut total = 0usize;
+    for item in iter {
+        total = total.saturating_add(item.as_str().map_or(0, str::len)).saturating_add(sep);
+        if total > MAX_RENDERED_BYTES {
+            break;
+        }
+    }
+    total
 }
 
 fn range(a: i64, b: Option<i64>, step: Option<i64>, max: usize) -> Result<Value, Error> {
@@ -69,7 +208,7 @@ pub fn plain_string(v: &Value) -> String {
     match v.as_str() {
         Some(s) => s.to_owned(),
         // minijinja prints Python's `True`; the file wrote `true`.
-        None if v.kind() == minijinja::value::ValueKind::Bool => v.is_true().to_string(),
+        None if v.kind() == ValueKind::Bool => v.is_true().to_string(),
         None => v.to_string(),
     }
 }
@@ -253,6 +392,43 @@ mod tests {
         let env = environment(100);
         let t = Tpl::new(&env, "{% for i in range(100) %}{% for j in range(100) %}{% for k in range(100) %}{{ i }}{% endfor %}{% endfor %}{% endfor %}").unwrap();
         assert!(t.render(&ctx()).is_err());
+    }
+
+    #[test]
+    fn filters_refuse_huge_lazy_sequences_instead_of_aborting_or_hanging() {
+        let env = environment(1000);
+        for src in [
+            "{{ (range(10) * 1000000000000000) | list | length }}",
+            "{{ (range(10) * 100000000000) | join }}",
+            "{{ ([1] * 100000000000000) | sum }}",
+            "{{ (range(10) * 100000000000) | map('string') | join }}",
+            "{{ range(10) * 100000000000 }}",
+        ] {
+            let e = Tpl::new(&env, src).unwrap().render(&ctx()).unwrap_err();
+            assert!(message(&e).contains("more than the limit of 1000"), "{src}: {}", message(&e));
+        }
+        let ok = Tpl::new(&env, "{{ range(3) | join(',') }} {{ ([1, 2] * 2) | sum }}").unwrap();
+        assert_eq!(ok.render(&ctx()).unwrap(), "0,1,2 6");
+        // Empty, but walking it would take hours.
+        let empty = Tpl::new(&env, "{{ (range(0) * 1000000000000) | join }}|{{ range(0) * 1000000000000 }}");
+        assert_eq!(empty.unwrap().render(&ctx()).unwrap(), "|[]");
+    }
+
+    #[test]
+    fn filters_refuse_strings_they_would_make_too_long() {
+        let env = environment(1000);
+        for src in [
+            "{{ ('x' * 10000000) | replace('x', 'xxxxxxxxxx') | length }}",
+            "{{ ('x' * 10000000) | replace('', 'yy') | length }}",
+            "{{ ('\n' * 10000000) | indent(100) | length }}",
+            "{{ (['x' * 10000000] * 100) | join | length }}",
+            "{{ 'x' * 20000000 }}",
+        ] {
+            let e = Tpl::new(&env, src).unwrap().render(&ctx()).unwrap_err();
+            assert!(message(&e).contains("more than the limit of"), "{src}: {}", message(&e));
+        }
+        let ok = Tpl::new(&env, "{{ 'a-b' | replace('-', '--') }} {{ 'a\nb' | indent(2) }}").unwrap();
+        assert_eq!(ok.render(&ctx()).unwrap(), "a--b a\n  b");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod common;
 mod display;
+mod fuzz_corpus;
 mod generators;
 mod graph;
 mod hostile;

@@ -449,3 +449,41 @@ fn boolean_matrix_values_print_as_written() {
     assert_eq!(doc["tasks"][0]["id"], "t[b=true]");
     assert_eq!(doc["tasks"][0]["cmd"], "echo true false true");
 }
+
+/// Regression: builtin filters had no bound on their work or memory, so `validate` aborted on
+/// `(range(10) * 10**15) | list`, never ended on `| join` of such a sequence, and a `replace`
+/// or `join` could ask for gigabytes. Each is now a problem of the task's field, exit 3. The
+/// inputs are the `workflow_yaml` fuzz target's regression inputs.
+#[test]
+fn template_filters_that_aborted_hung_or_exhausted_memory_are_validation_errors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("huge-lazy-sequence") || n.contains("past-memory"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in &names {
+        let (code, _, stderr) = validate_in(&dir, &[name]);
+        assert_eq!(code, 3, "{name}: {stderr}");
+        assert!(stderr.contains("more than the limit of"), "{name}: {stderr}");
+        assert!(stderr.contains("`a`"), "{name}: {stderr}");
+    }
+}
+
+/// Regression (found by the `workflow_yaml` fuzz target): a matrix of `range(0) * 10**12`
+/// has no values, but finding that out walked a trillion empty repetitions. It is now the
+/// empty-matrix problem at once.
+#[test]
+fn a_matrix_of_an_empty_sequence_repeated_a_trillion_times_is_empty_at_once() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
+    for name in [
+        "matrix-of-an-empty-sequence-repeated-a-trillion-times-hung-min.yaml",
+        "matrix-of-an-empty-sequence-repeated-a-billion-times-hung.yaml",
+    ] {
+        let (code, _, stderr) = validate_in(&dir, &[name]);
+        assert_eq!(code, 3, "{name}: {stderr}");
+        assert!(stderr.contains("has no values"), "{name}: {stderr}");
+    }
+}
