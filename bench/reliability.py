@@ -26,18 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import soak
+
 MB = 1 << 20
-
-
-def binary():
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    if not target.is_absolute():
-        target = ROOT / target
-    b = target / "release" / "dagrun"
-    if not b.exists():
-        sys.exit(f"reliability: {b} does not exist; build it with `cargo build --release`")
-    return b
 
 
 def status_kib(pid, field):
@@ -161,7 +152,7 @@ def main():
     for s in args.sections:
         if s not in ("memory", "output", "fds"):
             ap.error(f"unknown section {s}; known: memory, output, fds")
-    dagrun = binary()
+    dagrun = soak.binary("reliability")
     d = Path(tempfile.mkdtemp(prefix="dagrun-reliability-"))
     ok = True
     print(f"dagrun reliability: {dagrun}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")

@@ -53,13 +53,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 120  # seconds: a safety limit for waits, reaching it is reported
 
 
-def binary():
+def binary(script="soak"):
+    """The release binary, where cargo puts it; `script` names the caller in the message."""
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     if not target.is_absolute():
         target = ROOT / target
     b = target / "release" / "dagrun"
     if not b.exists():
-        sys.exit(f"soak: {b} does not exist; build it with `cargo build --release`")
+        sys.exit(f"{script}: {b} does not exist; build it with `cargo build --release`")
     return b
 
 
