@@ -18,7 +18,14 @@ struct Out {
 
 /// Runs dagrun in `dir`; fails the test on a panic or a death by signal.
 fn dagrun_in(dir: &Path, args: &[&str]) -> Out {
-    let out = dagrun().current_dir(dir).args(args).timeout(LIMIT).output().expect("run dagrun");
+    dagrun_env(dir, &[], args)
+}
+
+/// `dagrun_in` with extra environment variables.
+fn dagrun_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
+    let mut cmd = dagrun();
+    cmd.envs(env.iter().copied());
+    let out = cmd.current_dir(dir).args(args).timeout(LIMIT).output().expect("run dagrun");
     let code = out.status.code().unwrap_or_else(|| panic!("{args:?}: dagrun was killed: {:?}", out.status));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(code != 101 && !stderr.contains("panicked"), "{args:?}: dagrun panicked:\n{stderr}");
@@ -271,6 +278,70 @@ fn a_generated_template_that_builds_a_huge_string_stops_the_run_resumably() {
     );
     write(&s.work, "frag.yaml", "tasks: {x: {cmd: 'true'}}\n");
     let out = dagrun_in(&s.work, &["resume", ".dagrun/gen/state.json", "--progress", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("run succeeded") && out.stderr.contains("3 succeeded"), "{}", out.stderr);
+    s.assert_nothing_outside();
+}
+
+/// `[1] * 10**16` is a lazy sequence: minijinja spends no fuel walking it for `in`, `==`, `~`,
+/// an index or printing it inside a list, and nothing is allocated, so neither fuel nor the
+/// memory budget stops these. The render timeout does (1 s here instead of 30), naming the
+/// file and the task, with exit 3.
+#[test]
+fn templates_that_walk_a_huge_sequence_are_stopped_by_the_render_timeout() {
+    let s = Sandbox::new();
+    let cases = [
+        ("in.yaml", "{{ -1 in [1] * 10**16 }}"),
+        ("eq.yaml", "{{ ([1] * 10**16) == ([1] * 10**16) }}"),
+        ("concat.yaml", "{{ (([1] * 10**16) ~ 1) | length }}"),
+        ("index.yaml", "{{ (range(10) * 10**15)[10**15] }}"),
+        ("nested.yaml", "{{ [[1] * 10**16] }}"),
+    ];
+    for (file, tpl) in cases {
+        write(&s.work, file, &format!("tasks:\n  walk:\n    cmd: \"{tpl}\"\n"));
+    }
+    std::thread::scope(|scope| {
+        for (file, _) in cases {
+            let work = &s.work;
+            scope.spawn(move || {
+                let out = dagrun_env(work, &[("DAGRUN_TEMPLATE_TIMEOUT", "1")], &["run", file]);
+                assert_eq!(out.code, 3, "{file}: {}", out.stderr);
+                assert!(
+                    out.stderr.contains(&format!(
+                        "error: {file}: task `walk`: a template has been rendering for 1 s without finishing"
+                    )),
+                    "{file}: {}",
+                    out.stderr
+                );
+            });
+        }
+    });
+    assert!(s.listing().iter().all(|f| f.ends_with(".yaml")), "{:?}", s.listing());
+    s.assert_nothing_outside();
+}
+
+/// In a generator's output the timeout stops the run as a `kill -9` would; resume continues
+/// once the output is fixed.
+#[test]
+fn a_generated_template_that_never_finishes_stops_the_run_resumably() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "gen.yaml",
+        "tasks:\n  g:\n    generator: true\n    cmd: cat frag.yaml\n  after:\n    after: [g]\n    cmd: 'true'\n",
+    );
+    write(&s.work, "frag.yaml", "tasks: {x: {cmd: \"{{ -1 in [1] * 10**16 }}\"}}\n");
+    let timeout = [("DAGRUN_TEMPLATE_TIMEOUT", "1")];
+    let out = dagrun_env(&s.work, &timeout, &["run", "gen.yaml", "--progress", "plain"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("output of `g`: task `g/x`: a template has been rendering for 1 s without finishing"),
+        "{}",
+        out.stderr
+    );
+    write(&s.work, "frag.yaml", "tasks: {x: {cmd: 'true'}}\n");
+    let out = dagrun_env(&s.work, &timeout, &["resume", ".dagrun/gen/state.json", "--progress", "plain"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("run succeeded") && out.stderr.contains("3 succeeded"), "{}", out.stderr);
     s.assert_nothing_outside();
