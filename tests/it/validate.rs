@@ -487,3 +487,19 @@ fn a_matrix_of_an_empty_sequence_repeated_a_trillion_times_is_empty_at_once() {
         assert!(stderr.contains("has no values"), "{name}: {stderr}");
     }
 }
+
+/// Found by fuzzing: `range(6) * 10**19` has more items than a 64-bit count holds, and the
+/// template engine multiplies the length unchecked. The count wraps (as in release builds) and
+/// the matrix is refused by its limit; the test binary's debug build panicked before.
+#[test]
+fn a_repeated_sequence_too_long_to_count_is_refused_by_the_limit() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
+    for name in [
+        "repeated-sequence-longer-than-a-64-bit-count-min.yaml",
+        "repeated-sequence-longer-than-a-64-bit-count.yaml",
+    ] {
+        let (code, _, stderr) = validate_in(&dir, &[name]);
+        assert_eq!(code, 3, "{name}: {stderr}");
+        assert!(stderr.contains("more than the limit of 10000000 values"), "{name}: {stderr}");
+    }
+}
