@@ -258,14 +258,30 @@ def write_matrix(path, n):
                 "    cmd: \"echo {{ i }}\"\n")
 
 
+def expect_problem(needle):
+    def check(s):
+        if s.rc != 3:
+            return f"exit {s.rc}, expected 3"
+        if needle.encode() not in s.stdout:
+            return f"expected `{needle}` in the output"
+        return None
+
+    return check
+
+
 def section_validate(ctx):
-    """`dagrun validate` on large files: flat random DAG, one big matrix, one long chain."""
+    """`dagrun validate` on large files: flat random DAG, one big matrix, one long chain, and
+    the flat one with a syntax error on its last line."""
     n = 1_000_000
     flat, chain, matrix = ctx.tmp / "flat.yaml", ctx.tmp / "chain.yaml", ctx.tmp / "matrix.yaml"
+    typo = ctx.tmp / "typo.yaml"
     ctx.log(f"generating {n} tasks into {ctx.tmp} ...")
     write_flat(flat, n)
     write_chain(chain, n)
     write_matrix(matrix, n)
+    shutil.copyfile(flat, typo)
+    with open(typo, "a") as f:
+        f.write('  last:\n    cmd: "a quote never closed\n')
     d = str(ctx.dagrun)
 
     def validate(p):
@@ -284,6 +300,12 @@ def section_validate(ctx):
                   "baseline `seq` prints the same 1M numbers"),
         Case("chain 1M deep", validate(chain), wc(chain),
              note=f"{chain.name} is {size(chain)}; must finish without a stack overflow"),
+        Case("flat 1M, syntax error on the last line",
+             Cmd(f"dagrun validate {typo.name}", [d, "validate", str(typo)],
+                 expect_problem("found unexpected end of stream")),
+             validate(flat), max_ratio=3.0, max_rss=1 * GB,
+             note="reported (exit 3, located) from the piece that failed; "
+                  "baseline: validating the same file without the error"),
     ]
 
 

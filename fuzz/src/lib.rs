@@ -39,14 +39,27 @@ pub fn workflow(data: &[u8], format: Format) {
     }
 }
 
-/// Big files parse in pieces (`split`); the pieces must mean what the whole document means.
-/// Small pieces make the fuzzer's small inputs take that path.
+/// Big files parse in pieces (`split`); the pieces must mean what the whole document means,
+/// and a syntax error reported from the piece that failed must be reported as the whole
+/// document reports it. Small pieces make the fuzzer's small inputs take that path.
 fn split_agrees(text: &str) {
-    let Some(pieces) = split::parse(text, 64) else { return };
-    let whole = serde_yaml::from_str::<dagrun::workflow::spec::WorkflowSpec>(text);
-    let whole = whole.unwrap_or_else(|e| panic!("the pieces parse but the whole document does not: {e}"));
-    let (a, b) = (serde_json::to_value(&pieces), serde_json::to_value(&whole));
-    assert_eq!(a.ok(), b.ok(), "the pieces parse to another workflow than the whole document");
+    match split::parse(text, 64) {
+        Ok(pieces) => {
+            let whole = serde_yaml::from_str::<dagrun::workflow::spec::WorkflowSpec>(text);
+            let whole =
+                whole.unwrap_or_else(|e| panic!("the pieces parse but the whole document does not: {e}"));
+            let (a, b) = (serde_json::to_value(&pieces), serde_json::to_value(&whole));
+            assert_eq!(a.ok(), b.ok(), "the pieces parse to another workflow than the whole document");
+        }
+        Err(split::StepAside::SyntaxError(view)) => {
+            let problems =
+                |t: &str| load::parse_whole("fuzz.yaml", Format::Yaml, t).err().map(|d| format!("{d:?}"));
+            let (a, b) = (problems(&view), problems(text));
+            assert!(a.is_some(), "the syntax error view parses");
+            assert_eq!(a, b, "the syntax error view reports other problems than the whole document");
+        }
+        Err(split::StepAside::Whole) => {}
+    }
 }
 
 fn check_diagnostics(diags: &[Diagnostic]) {

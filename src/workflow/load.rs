@@ -5,6 +5,7 @@
 //! and each task is checked on its own; that lets one pass name every broken task.
 
 use super::spec::{TaskSpec, WorkflowSpec};
+use super::split::{self, StepAside};
 use crate::diag::{Diagnostic, line_col};
 use std::path::Path;
 
@@ -66,11 +67,22 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
 /// Parses `text` as a workflow, reporting every schema problem it can find.
 pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
     precheck(file, format, text)?;
-    if format == Format::Yaml && text.len() >= super::split::MIN_BYTES {
-        if let Some(spec) = super::split::parse(text, super::split::PIECE_BYTES) {
-            return Ok(spec);
+    if format == Format::Yaml && text.len() >= split::MIN_BYTES {
+        match split::parse(text, split::PIECE_BYTES) {
+            Ok(spec) => return Ok(spec),
+            // It reports what the whole document would, having parsed a fraction of it (and
+            // cannot parse: if it did, the whole document is parsed below).
+            Err(StepAside::SyntaxError(view)) => {
+                parse_whole(file, format, &view)?;
+            }
+            Err(StepAside::Whole) => {}
         }
     }
+    parse_whole(file, format, text)
+}
+
+/// Parses `text` as one document, reporting every schema problem it can find.
+pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
     let first = match format {
         Format::Yaml => serde_yaml::from_str::<WorkflowSpec>(text).map_err(|e| {
             let pos = e.location().map(|l| (l.line(), l.column()));

@@ -59,21 +59,105 @@ struct Layout {
     keys: usize,
 }
 
-/// Parses `text` in pieces of about `piece_bytes`, or returns `None` when the layout is not one
-/// this path is sure of or anything fails.
-pub fn parse(text: &str, piece_bytes: usize) -> Option<WorkflowSpec> {
-    let (mut spec, layout) = prepare(text, piece_bytes)?;
+/// Why the piecewise parse stepped aside.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StepAside {
+    /// Not a layout this path is sure of, or a problem only the whole document can report.
+    Whole,
+    /// A piece has a syntax error that the whole document reports the same way when parsed
+    /// from that piece on: this is that view of the file (see [`syntax_error_view`]).
+    SyntaxError(String),
+}
+
+/// Parses `text` in pieces of about `piece_bytes`, or says why not: the layout is not one this
+/// path is sure of, or anything fails.
+pub fn parse(text: &str, piece_bytes: usize) -> Result<WorkflowSpec, StepAside> {
+    let (mut spec, layout) = prepare(text, piece_bytes).ok_or(StepAside::Whole)?;
     let mut tasks = IndexMap::new();
     // One task per key; if that much memory is not to be had, the table grows as tasks come.
     let _ = tasks.try_reserve_exact(layout.keys);
     let merge = |piece: IndexMap<String, TaskSpec>| {
         piece.into_iter().all(|(name, task)| tasks.insert_full(name, task).1.is_none())
     };
-    if !run_pieces(text, &layout.pieces, Some, merge) {
-        return None;
+    if let Err(unparsed) = run_pieces(text, &layout.pieces, Some, merge) {
+        let view =
+            unparsed.and_then(|f| syntax_error_view(text, &layout, f, |name| tasks.contains_key(name)));
+        return Err(view.map_or(StepAside::Whole, StepAside::SyntaxError));
     }
     spec.tasks = tasks;
-    Some(spec)
+    Ok(spec)
+}
+
+/// When piece `f` did not parse and every piece before it parsed and merged: `text` with the
+/// task lines before that piece replaced by empty lines and, on the last of them, a sentinel
+/// task `{}` at the task indent (so lines and columns stay), if the whole document stops at a
+/// syntax error in the rest and reports nothing else first.
+///
+/// The piece before parsed on its own, so it ended with nothing open, and the whole document's
+/// parser is there inside the `tasks` block mapping, just past a complete entry at the task
+/// indent: where the view's parser is just past the sentinel. From there both read the same
+/// lines, so both stop at the same syntax error. serde_yaml deserializes the events before a
+/// syntax error and reports the first problem it meets there instead, if any; in the whole
+/// document those events are the prefix and the pieces before `f` (which parsed as they are
+/// and hold no name twice), then the view's: so the view reports what the whole does as long
+/// as its own deserialization meets nothing before the syntax error and no task key between
+/// `f` and the error is a name from before `f`. The view holds the events from `f` to the
+/// error instead of the whole file's, so a typo near the end of a million-task file is
+/// reported in about the time its valid version takes to load.
+///
+/// `None` (parse the whole document) otherwise, and also when `f` is the first piece (the view
+/// would be the whole document), when the piece is valid YAML on its own (a schema problem),
+/// or when the rest has an alias (its anchor may be in a replaced line).
+fn syntax_error_view(text: &str, layout: &Layout, f: usize, known: impl Fn(&str) -> bool) -> Option<String> {
+    let (body, piece) = (layout.pieces.first()?.start, layout.pieces.get(f)?.clone());
+    if f == 0 || piece.start <= body {
+        return None;
+    }
+    let alone = format!("tasks:\n{}", text.get(piece.clone())?);
+    if serde_yaml::from_str::<serde::de::IgnoredAny>(&alone).is_ok() {
+        return None;
+    }
+    let rest = text.get(piece.start..)?;
+    if has_alias(rest) {
+        return None;
+    }
+    let replaced = memchr::memchr_iter(b'\n', text.get(body..piece.start)?.as_bytes()).count();
+    let mut view = String::with_capacity(body + replaced + layout.indent + SENTINEL.len() + 5 + rest.len());
+    view.push_str(text.get(..body)?);
+    view.extend(std::iter::repeat_n('\n', replaced.saturating_sub(1)));
+    view.extend(std::iter::repeat_n(' ', layout.indent));
+    view.push_str(SENTINEL);
+    view.push_str(": {}\n");
+    view.push_str(rest);
+    // The syntax error, and that the workflow's own deserialization meets it first.
+    let syntax = serde_yaml::from_str::<serde::de::IgnoredAny>(&view).err()?;
+    let typed = serde_yaml::from_str::<WorkflowSpec>(&view).err()?;
+    if typed.to_string() != syntax.to_string() {
+        return None;
+    }
+    // Lines of the view are lines of `text`; the error's line is the last one read.
+    let last_line = syntax.location()?.line();
+    let start = view.len() - rest.len();
+    let first_line = memchr::memchr_iter(b'\n', &view.as_bytes()[..start]).count() + 1;
+    for line in view[start..].split('\n').take((last_line + 1).saturating_sub(first_line)) {
+        let key = line.trim_start_matches(' ');
+        if line.len() - key.len() != layout.indent || key.is_empty() || key.starts_with('#') {
+            continue;
+        }
+        // A `- ` entry names no task (it is the error); a key other than a plain one could name
+        // one in a way not checked here.
+        if key == "-" || key.starts_with("- ") {
+            continue;
+        }
+        if !key.as_bytes().first().is_some_and(|&c| is_key_start(c) || c == b'-') {
+            return None;
+        }
+        let name = key.split(": ").next().unwrap_or(key);
+        if known(name.strip_suffix(':').unwrap_or(name).trim_end()) {
+            return None;
+        }
+    }
+    Some(view)
 }
 
 /// Parses and expands `text` in pieces, or returns `None` when the layout is not one this path
@@ -143,9 +227,7 @@ pub(super) fn expand(
         out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
         true
     };
-    if !run_pieces(text, &layout.pieces, each, merge) {
-        return None;
-    }
+    run_pieces(text, &layout.pieces, each, merge).ok()?;
     drop(spec);
     // A name defined in two pieces: the whole-document parse says `defined twice`.
     let mut names =
@@ -199,16 +281,20 @@ fn is_default(t: &TaskSpec) -> bool {
 
 /// Parses the pieces on every core, hands each one's tasks to `each`, and each result to `merge`
 /// in file order as soon as the pieces before it are merged, so that a piece's memory is freed
-/// while later pieces parse. False if any piece fails to parse, or `each` or `merge` refuses one.
+/// while later pieces parse. An error if any piece fails to parse, or `each` or `merge` refuses
+/// one; it holds the first piece that did not parse when every piece before it was merged.
 fn run_pieces<T: Send>(
     text: &str,
     pieces: &[Range<usize>],
     each: impl Fn(IndexMap<String, TaskSpec>) -> Option<T> + Sync,
     merge: impl FnMut(T) -> bool + Send,
-) -> bool {
+) -> Result<(), Option<usize>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(pieces.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    // The first piece that did not parse. Pieces are taken in order and a piece once taken is
+    // parsed, and merged if it parses and its turn comes, whatever fails meanwhile.
+    let unparsed = AtomicUsize::new(usize::MAX);
     // The next piece to merge, the pieces done before their turn, and the merge.
     let merger = Mutex::new((0usize, BTreeMap::new(), merge));
     let work = || {
@@ -223,7 +309,12 @@ fn run_pieces<T: Send>(
             doc.push_str("tasks:\n");
             doc.push_str(piece);
             let parsed = (!has_alias(piece)).then(|| serde_yaml::from_str::<TasksTable>(&doc).ok()).flatten();
-            let Some(done) = parsed.and_then(|t| each(t.tasks)) else {
+            let Some(parsed) = parsed else {
+                unparsed.fetch_min(i, Ordering::Relaxed);
+                failed.store(true, Ordering::Relaxed);
+                return;
+            };
+            let Some(done) = each(parsed.tasks) else {
                 failed.store(true, Ordering::Relaxed);
                 return;
             };
@@ -253,7 +344,11 @@ fn run_pieces<T: Send>(
         }
     });
     let merged = merger.into_inner().map_or(0, |m| m.0);
-    !failed.load(Ordering::Relaxed) && merged == pieces.len()
+    if !failed.load(Ordering::Relaxed) && merged == pieces.len() {
+        return Ok(());
+    }
+    let unparsed = unparsed.into_inner();
+    Err((unparsed == merged).then_some(unparsed))
 }
 
 /// Finds the `tasks:` line and cuts the tasks into pieces, or says the layout is not safe.
@@ -356,14 +451,64 @@ mod tests {
     }
 
     fn split(text: &str) -> Option<serde_json::Value> {
-        parse(text, 1).map(|s| serde_json::to_value(s).unwrap())
+        parse(text, 1).ok().map(|s| serde_json::to_value(s).unwrap())
     }
 
-    /// The fast path either gives what the whole parse gives or steps aside.
+    /// The fast path either gives what the whole parse gives or steps aside; when it steps
+    /// aside with a syntax error view, that view reports what the whole document does.
     fn agrees(text: &str) -> bool {
-        match split(text) {
-            None => true,
-            Some(v) => whole(text) == Some(v),
+        match parse(text, 1) {
+            Ok(s) => whole(text) == Some(serde_json::to_value(s).unwrap()),
+            Err(StepAside::SyntaxError(view)) => view_agrees(text, &view).is_ok(),
+            Err(StepAside::Whole) => true,
+        }
+    }
+
+    /// The problems the view reports are the whole document's.
+    fn view_agrees(text: &str, view: &str) -> Result<(), String> {
+        let problems = |t: &str| load::parse_whole("w.yaml", Format::Yaml, t).err().map(|d| format!("{d:?}"));
+        match (problems(view), problems(text)) {
+            (Some(a), Some(b)) if a == b => Ok(()),
+            (a, b) => Err(format!("the view reports {a:?}, the whole document {b:?}")),
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_from_the_piece_that_failed_as_the_whole_reports_it() {
+        let ok = "  a:\n    cmd: x\n  b: {cmd: y}\n";
+        for bad in [
+            "  c:\n    cmd: \"open\n",
+            "  c:\n    after: [x, y\n",
+            "  c: {cmd: x\n  d: {cmd: z}\n",
+            "  c:\n    cmd: x\n   bad: indent\n",
+            "  c:\n    cmd: 'open\n  d:\n    cmd: z\n",
+            "  c:\n    cmd: x\n  - item\n",
+        ] {
+            let more = "  e:\n    cmd: x\n  f: {cmd: y}\n";
+            for text in
+                [format!("tasks:\n{ok}{bad}"), format!("name: w\ntasks:\n{ok}{bad}{more}env: {{A: b}}\n")]
+            {
+                let Err(StepAside::SyntaxError(view)) = parse(&text, 1) else { panic!("no view: {text:?}") };
+                assert_eq!(view_agrees(&text, &view), Ok(()), "{text:?}");
+            }
+        }
+        // The whole document reports these: a piece that is valid YAML on its own (a schema
+        // problem); one that only failed because a quoted scalar went on past it; an alias after
+        // it; a name defined twice before it, or before it and again between it and the error;
+        // a schema problem met before the error (`d: ...` is a mapping inside `after`); a syntax
+        // error in the first piece.
+        for text in [
+            "tasks:\n  a:\n    cmd: x\n  b:\n    bogus: 1\n  c: {cmd: \"open\n",
+            "tasks:\n  a:\n    cmd: \"multi\n  line\"\n  b: {cmd: y}\n",
+            "params: {p: &p x}\ntasks:\n  a:\n    cmd: \"open\n  b:\n    cmd: *p\n",
+            "tasks:\n  a: {cmd: x}\n  a: {cmd: y}\n  c:\n    cmd: x\n  - item\n",
+            "tasks:\n  a: {cmd: x}\n  c:\n    cmd: x\n  a: {cmd: y}\n  - item\n",
+            "tasks:\n  a: {cmd: x}\n  c:\n    bogus: x\n  - item\n",
+            "tasks:\n  a: {cmd: x}\n  c:\n    after: [x,\n  d: {cmd: z}\n",
+            "tasks:\n  a:\n    cmd: \"open\n",
+        ] {
+            assert_eq!(parse(text, 1).err(), Some(StepAside::Whole), "{text:?}");
+            assert!(agrees(text), "{text:?}");
         }
     }
 

@@ -503,3 +503,45 @@ fn a_repeated_sequence_too_long_to_count_is_refused_by_the_limit() {
         assert!(stderr.contains("more than the limit of 10000000 values"), "{name}: {stderr}");
     }
 }
+
+/// A file big enough to be parsed in pieces (over 1 MiB) reports a syntax error where it is,
+/// as a small file does: at the end, in the middle, in the first piece.
+#[test]
+fn a_syntax_error_in_a_big_file_is_located() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tasks = 100_000;
+    let mut text = String::from("name: big\ntasks:\n");
+    for i in 0..tasks {
+        text.push_str(&format!("  t{i}:\n    cmd: echo {i}\n"));
+    }
+    assert!(text.len() > 2 << 20);
+    let lines = 2 + 2 * tasks;
+    let at_line = |line: usize, extra: &str| {
+        let mut out: Vec<&str> = text.lines().collect();
+        out.insert(line - 1, extra);
+        out.join("\n") + "\n"
+    };
+    let cases = [
+        // A quote never closed on the last line: the stream ends inside it.
+        (
+            format!("{text}  last:\n    cmd: \"open\n"),
+            format!(
+                "big.yaml:{}:1: found unexpected end of stream, while scanning a quoted scalar",
+                lines + 3
+            ),
+        ),
+        // A sequence entry among the task keys, in the middle and in the first piece.
+        (
+            at_line(lines / 2 + 2, "  - oops"),
+            format!("big.yaml:{}:3: did not find expected key", lines / 2 + 2),
+        ),
+        (at_line(5, "  - oops"), "big.yaml:5:3: did not find expected key".to_owned()),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        write(tmp.path(), "big.yaml", text);
+        let (code, _, err) = validate_in(tmp.path(), &["big.yaml"]);
+        assert_eq!(code, 3, "case {i}: {err}");
+        assert!(err.starts_with(&format!("error: {want}")), "case {i}: want {want:?}, got:\n{err}");
+        assert!(err.contains("1 problem found"), "case {i}: {err}");
+    }
+}
