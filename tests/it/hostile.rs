@@ -284,8 +284,8 @@ fn a_generated_template_that_builds_a_huge_string_stops_the_run_resumably() {
 }
 
 /// `[1] * 10**16` is a lazy sequence: minijinja spends no fuel walking it for `in`, `==`, `~`,
-/// an index or printing it inside a list, and nothing is allocated, so neither fuel nor the
-/// memory budget stops these. The render timeout does (1 s here instead of 30), naming the
+/// an index or printing it inside a list, nor looping over an empty one repeated a trillion
+/// times, and nothing is allocated, so neither fuel nor the memory budget stops these. The render timeout does (1 s here instead of 30), naming the
 /// file and the task, with exit 3.
 #[test]
 fn templates_that_walk_a_huge_sequence_are_stopped_by_the_render_timeout() {
@@ -296,6 +296,8 @@ fn templates_that_walk_a_huge_sequence_are_stopped_by_the_render_timeout() {
         ("concat.yaml", "{{ (([1] * 10**16) ~ 1) | length }}"),
         ("index.yaml", "{{ (range(10) * 10**15)[10**15] }}"),
         ("nested.yaml", "{{ [[1] * 10**16] }}"),
+        // No item, so no fuel spent, in a trillion empty repetitions (found by fuzzing).
+        ("for.yaml", "{% for x in range(0) * 10**12 %}{{ x }}{% endfor %}"),
     ];
     for (file, tpl) in cases {
         write(&s.work, file, &format!("tasks:\n  walk:\n    cmd: \"{tpl}\"\n"));
