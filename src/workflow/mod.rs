@@ -63,11 +63,16 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
     // A big block-style file parses and expands in pieces; anything that path is not sure of,
     // and any problem, goes the whole-document way, which gives every message.
     let fast = (format == Format::Yaml && text.len() >= split::MIN_BYTES)
-        .then(|| split::expand(&file, path, &text, opts, split::PIECE_BYTES))
-        .flatten();
+        .then(|| split::expand(&file, path, &text, opts, split::PIECE_BYTES));
     let (expanded, mut diags) = match fast {
-        Some(expanded) => (expanded, Vec::new()),
-        None => parse_and_expand(&file, path, format, &text, opts)?,
+        Some(Ok(expanded)) => (expanded, Vec::new()),
+        // Reports what the whole document would, having parsed a fraction of it (and cannot
+        // parse: if it did, the whole document is parsed below).
+        Some(Err(split::StepAside::SyntaxError(view))) => match load::parse_whole(&file, format, &view) {
+            Err(diags) => return Err(LoadError::Invalid(diags)),
+            Ok(_) => parse_and_expand(&file, path, format, &text, opts)?,
+        },
+        _ => parse_and_expand(&file, path, format, &text, opts)?,
     };
     let source = Source { path: path.to_path_buf(), text: String::new() };
     let mut plan = plan::build(&file, format, Source { text, ..source }, expanded, &mut diags);

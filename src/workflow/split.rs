@@ -160,17 +160,19 @@ fn syntax_error_view(text: &str, layout: &Layout, f: usize, known: impl Fn(&str)
     Some(view)
 }
 
-/// Parses and expands `text` in pieces, or returns `None` when the layout is not one this path
-/// is sure of, or on any problem at all (the whole-document path then reports it).
+/// Parses and expands `text` in pieces, or says why not: the layout is not one this path is
+/// sure of, or there is a problem (which the whole-document path reports, or the view of a
+/// syntax error when that is sure to report the same).
 pub(super) fn expand(
     file: &str,
     path: &Path,
     text: &str,
     opts: &LoadOptions,
     piece_bytes: usize,
-) -> Option<Expanded> {
-    load::precheck(file, Format::Yaml, text).ok()?;
-    let (spec, layout) = prepare(text, piece_bytes)?;
+) -> Result<Expanded, StepAside> {
+    use StepAside::Whole;
+    load::precheck(file, Format::Yaml, text).map_err(|_| Whole)?;
+    let (spec, layout) = prepare(text, piece_bytes).ok_or(Whole)?;
     let mut diags = Vec::new();
     let name = super::workflow_name(file, path, &spec, &mut diags);
     let expander = |diags| Expander {
@@ -183,12 +185,12 @@ pub(super) fn expand(
         diags,
     };
     let mut ex = expander(diags);
-    let params = ex.params(&spec.params, &super::overrides(&spec, opts)).ok()?;
+    let params = ex.params(&spec.params, &super::overrides(&spec, opts)).map_err(|_| Whole)?;
     let jinja = template::environment(opts.max_tasks);
     let base = template::base_context(&params, &name);
     let head = ex.expand_head(&jinja, &base, &spec, name, params);
     if !ex.diags.is_empty() {
-        return None;
+        return Err(Whole);
     }
     let (params, name, executors) = (head.params.clone(), head.name.clone(), head.executors.clone());
     let empty = || Expanded {
@@ -227,16 +229,20 @@ pub(super) fn expand(
         out.bases.extend(piece.bases.into_iter().map(|(b, r)| (b, r.start + offset..r.end + offset)));
         true
     };
-    run_pieces(text, &layout.pieces, each, merge).ok()?;
+    let pieces = run_pieces(text, &layout.pieces, each, merge);
     drop(spec);
     // A name defined in two pieces: the whole-document parse says `defined twice`.
     let mut names =
         hashbrown::HashSet::with_capacity_and_hasher(out.bases.len(), foldhash::fast::RandomState::default());
     if !out.bases.iter().all(|(b, _)| names.insert(&**b)) {
-        return None;
+        return Err(Whole);
+    }
+    if let Err(unparsed) = pieces {
+        let view = unparsed.and_then(|f| syntax_error_view(text, &layout, f, |name| names.contains(name)));
+        return Err(view.map_or(Whole, StepAside::SyntaxError));
     }
     drop(names);
-    Some(out)
+    Ok(out)
 }
 
 /// Checks the layout and parses everything but the tasks (their table holds only the sentinel).
@@ -657,7 +663,7 @@ mod tests {
     /// that one found no problem.
     fn expands_alike(text: &str) -> Result<bool, String> {
         let path = Path::new("w.yaml");
-        let Some(fast) = expand("w.yaml", path, text, &opts(), 1) else { return Ok(false) };
+        let Ok(fast) = expand("w.yaml", path, text, &opts(), 1) else { return Ok(false) };
         let (slow, diags) = super::super::parse_and_expand("w.yaml", path, Format::Yaml, text, &opts())
             .map_err(|e| format!("fast path answered, whole path failed: {e}"))?;
         if !diags.is_empty() {
