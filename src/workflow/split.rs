@@ -152,8 +152,7 @@ fn syntax_error_view(text: &str, layout: &Layout, f: usize, known: impl Fn(&str)
         if !key.as_bytes().first().is_some_and(|&c| is_key_start(c) || c == b'-') {
             return None;
         }
-        let name = key.split(": ").next().unwrap_or(key);
-        if known(name.strip_suffix(':').unwrap_or(name).trim_end()) {
+        if plain_key(key).ok()?.is_some_and(&known) {
             return None;
         }
     }
@@ -427,6 +426,20 @@ fn layout(text: &str, piece_bytes: usize) -> Option<Layout> {
     Some(Layout { tasks_line, pieces, indent, keys })
 }
 
+/// The plain key a line (without its indent) starts with, as YAML reads one: up to the first
+/// `:` followed by a space, a tab or the end of the line, less trailing blanks. `Ok(None)` when
+/// there is no such `:` (a key must be on one line, so the line starts none); `Err` when a
+/// comment may hide where the key ends.
+fn plain_key(s: &str) -> Result<Option<&str>, ()> {
+    let b = s.as_bytes();
+    let Some(end) = (0..b.len()).find(|&i| b[i] == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')))
+    else {
+        return if s.contains(" #") || s.contains("\t#") { Err(()) } else { Ok(None) };
+    };
+    let key = s[..end].trim_end_matches([' ', '\t']);
+    if key.contains(" #") || key.contains("\t#") { Err(()) } else { Ok(Some(key)) }
+}
+
 fn is_blank_or_comment(s: &str) -> bool {
     let t = s.trim_start_matches(' ');
     t.is_empty() || t.starts_with('#')
@@ -566,6 +579,18 @@ mod tests {
         ] {
             assert_eq!(layout(text, 1), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn plain_keys_end_at_a_colon_and_a_blank() {
+        assert_eq!(plain_key("a:"), Ok(Some("a")));
+        assert_eq!(plain_key("a: {cmd: x}"), Ok(Some("a")));
+        assert_eq!(plain_key("a:\t\t| cut -d' ' -f1)"), Ok(Some("a")));
+        assert_eq!(plain_key("a:b: x"), Ok(Some("a:b")));
+        assert_eq!(plain_key("a  : x"), Ok(Some("a")));
+        assert_eq!(plain_key("y]"), Ok(None));
+        assert_eq!(plain_key("a #b: c"), Err(()));
+        assert_eq!(plain_key("a #b"), Err(()));
     }
 
     #[test]
