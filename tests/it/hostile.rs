@@ -258,26 +258,28 @@ fn templates_that_build_huge_strings_stop_with_a_clear_error() {
 /// stops the run (exit 3) as a `kill -9` would, and resume continues once the output is fixed.
 #[test]
 fn a_generated_template_that_builds_a_huge_string_stops_the_run_resumably() {
+    generated_template_stops_the_run_resumably(
+        "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        |dir, args| dagrun_limited(dir, 4 << 20, args),
+        "a template needs more than 1 GiB",
+    );
+}
+
+/// Runs (with `run`) a generator whose output is one task `x` with `cmd`: the run must stop
+/// with exit 3 and `reason` for `g/x`, and resume must finish once the output is fixed.
+fn generated_template_stops_the_run_resumably(cmd: &str, run: impl Fn(&Path, &[&str]) -> Out, reason: &str) {
     let s = Sandbox::new();
     write(
         &s.work,
         "gen.yaml",
         "tasks:\n  g:\n    generator: true\n    cmd: cat frag.yaml\n  after:\n    after: [g]\n    cmd: 'true'\n",
     );
-    write(
-        &s.work,
-        "frag.yaml",
-        "tasks: {x: {cmd: \"{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}\"}}\n",
-    );
-    let out = dagrun_limited(&s.work, 4 << 20, &["run", "gen.yaml", "--progress", "plain"]);
+    write(&s.work, "frag.yaml", &format!("tasks: {{x: {{cmd: \"{cmd}\"}}}}\n"));
+    let out = run(&s.work, &["run", "gen.yaml", "--progress", "plain"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("output of `g`: task `g/x`: a template needs more than 1 GiB"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("output of `g`: task `g/x`: {reason}")), "{}", out.stderr);
     write(&s.work, "frag.yaml", "tasks: {x: {cmd: 'true'}}\n");
-    let out = dagrun_in(&s.work, &["resume", ".dagrun/gen/state.json", "--progress", "plain"]);
+    let out = run(&s.work, &["resume", ".dagrun/gen/state.json", "--progress", "plain"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("run succeeded") && out.stderr.contains("3 succeeded"), "{}", out.stderr);
     s.assert_nothing_outside();
@@ -285,8 +287,8 @@ fn a_generated_template_that_builds_a_huge_string_stops_the_run_resumably() {
 
 /// `[1] * 10**16` is a lazy sequence: minijinja spends no fuel walking it for `in`, `==`, `~`,
 /// an index or printing it inside a list, nor looping over an empty one repeated a trillion
-/// times, and nothing is allocated, so neither fuel nor the memory budget stops these. The render timeout does (1 s here instead of 30), naming the
-/// file and the task, with exit 3.
+/// times, and nothing is allocated, so neither fuel nor the memory budget stops these. The
+/// render timeout does (1 s here instead of 30), naming the file and the task, with exit 3.
 #[test]
 fn templates_that_walk_a_huge_sequence_are_stopped_by_the_render_timeout() {
     let s = Sandbox::new();
@@ -326,27 +328,11 @@ fn templates_that_walk_a_huge_sequence_are_stopped_by_the_render_timeout() {
 /// once the output is fixed.
 #[test]
 fn a_generated_template_that_never_finishes_stops_the_run_resumably() {
-    let s = Sandbox::new();
-    write(
-        &s.work,
-        "gen.yaml",
-        "tasks:\n  g:\n    generator: true\n    cmd: cat frag.yaml\n  after:\n    after: [g]\n    cmd: 'true'\n",
+    generated_template_stops_the_run_resumably(
+        "{{ -1 in [1] * 10**16 }}",
+        |dir, args| dagrun_env(dir, &[("DAGRUN_TEMPLATE_TIMEOUT", "1")], args),
+        "a template has been rendering for 1 s without finishing",
     );
-    write(&s.work, "frag.yaml", "tasks: {x: {cmd: \"{{ -1 in [1] * 10**16 }}\"}}\n");
-    let timeout = [("DAGRUN_TEMPLATE_TIMEOUT", "1")];
-    let out = dagrun_env(&s.work, &timeout, &["run", "gen.yaml", "--progress", "plain"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("output of `g`: task `g/x`: a template has been rendering for 1 s without finishing"),
-        "{}",
-        out.stderr
-    );
-    write(&s.work, "frag.yaml", "tasks: {x: {cmd: 'true'}}\n");
-    let out = dagrun_env(&s.work, &timeout, &["resume", ".dagrun/gen/state.json", "--progress", "plain"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("run succeeded") && out.stderr.contains("3 succeeded"), "{}", out.stderr);
-    s.assert_nothing_outside();
 }
 
 /// 10,000 × 10,000 is past the default limit of 10,000,000 tasks: refused from the sizes of the

@@ -472,20 +472,28 @@ fn template_filters_that_aborted_hung_or_exhausted_memory_are_validation_errors(
     }
 }
 
+/// Validates inputs of `fuzz/regressions/workflow_yaml/`: each is invalid (exit 3) with `needle`.
+fn regressions_are_refused(names: &[&str], needle: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
+    for name in names {
+        let (code, _, stderr) = validate_in(&dir, &[name]);
+        assert_eq!(code, 3, "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+    }
+}
+
 /// Regression (found by the `workflow_yaml` fuzz target): a matrix of `range(0) * 10**12`
 /// has no values, but finding that out walked a trillion empty repetitions. It is now the
 /// empty-matrix problem at once.
 #[test]
 fn a_matrix_of_an_empty_sequence_repeated_a_trillion_times_is_empty_at_once() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
-    for name in [
-        "matrix-of-an-empty-sequence-repeated-a-trillion-times-hung-min.yaml",
-        "matrix-of-an-empty-sequence-repeated-a-billion-times-hung.yaml",
-    ] {
-        let (code, _, stderr) = validate_in(&dir, &[name]);
-        assert_eq!(code, 3, "{name}: {stderr}");
-        assert!(stderr.contains("has no values"), "{name}: {stderr}");
-    }
+    regressions_are_refused(
+        &[
+            "matrix-of-an-empty-sequence-repeated-a-trillion-times-hung-min.yaml",
+            "matrix-of-an-empty-sequence-repeated-a-billion-times-hung.yaml",
+        ],
+        "has no values",
+    );
 }
 
 /// Found by fuzzing: `range(6) * 10**19` has more items than a 64-bit count holds, and the
@@ -493,15 +501,13 @@ fn a_matrix_of_an_empty_sequence_repeated_a_trillion_times_is_empty_at_once() {
 /// the matrix is refused by its limit; the test binary's debug build panicked before.
 #[test]
 fn a_repeated_sequence_too_long_to_count_is_refused_by_the_limit() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/workflow_yaml");
-    for name in [
-        "repeated-sequence-longer-than-a-64-bit-count-min.yaml",
-        "repeated-sequence-longer-than-a-64-bit-count.yaml",
-    ] {
-        let (code, _, stderr) = validate_in(&dir, &[name]);
-        assert_eq!(code, 3, "{name}: {stderr}");
-        assert!(stderr.contains("more than the limit of 10000000 values"), "{name}: {stderr}");
-    }
+    regressions_are_refused(
+        &[
+            "repeated-sequence-longer-than-a-64-bit-count-min.yaml",
+            "repeated-sequence-longer-than-a-64-bit-count.yaml",
+        ],
+        "more than the limit of 10000000 values",
+    );
 }
 
 /// A file big enough to be parsed in pieces (over 1 MiB) reports a syntax error where it is,
