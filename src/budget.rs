@@ -43,7 +43,8 @@ const WHAT_BYTES: usize = 512;
 thread_local! {
     /// Bytes allocated less bytes freed since the scope opened; `None` outside a scope.
     static USED: Cell<Option<isize>> = const { Cell::new(None) };
-    /// This thread's entry in the watchdog's list, made when its first scope opens.
+    /// This thread's entry in the watchdog's list, made the first time it names a render or
+    /// opens a scope (never by the allocator: a scope is open only once the slot exists).
     static SLOT: Arc<Slot> = Slot::register();
 }
 
