@@ -63,18 +63,7 @@ enum JournalLine<'a> {
 /// Fails unless `path` is an existing regular file (not a symbolic link): checked before a
 /// lock is taken beside it, so a mistyped path leaves no stray lock file.
 pub fn check(path: &Path) -> Result<()> {
-    let shown = path.display();
-    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => anyhow!("state file `{shown}` does not exist"),
-        _ => anyhow!("cannot read state file `{shown}`: {e}"),
-    })?;
-    if meta.file_type().is_symlink() {
-        bail!("state file `{shown}` is a symbolic link; dagrun reads and replaces only regular files");
-    }
-    if !meta.is_file() {
-        bail!("state file `{shown}` is not a regular file");
-    }
-    Ok(())
+    regular_file(path, false, "")
 }
 
 /// Fails if something other than a regular file is at `path` (a symbolic link, a directory):
@@ -82,12 +71,17 @@ pub fn check(path: &Path) -> Result<()> {
 /// link into a file of its own, and writing through the link instead could overwrite whatever
 /// it points to. Nothing there yet is fine.
 pub fn check_replaceable(path: &Path) -> Result<()> {
+    regular_file(path, true, " (give `--state` the path it points to)")
+}
+
+fn regular_file(path: &Path, missing_ok: bool, link_hint: &str) -> Result<()> {
     let shown = path.display();
     match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("state file `{shown}` does not exist"),
         Err(e) => bail!("cannot read state file `{shown}`: {e}"),
         Ok(m) if m.file_type().is_symlink() => bail!(
-            "state file `{shown}` is a symbolic link; dagrun reads and replaces only regular files (give `--state` the path it points to)"
+            "state file `{shown}` is a symbolic link; dagrun reads and replaces only regular files{link_hint}"
         ),
         Ok(m) if !m.is_file() => bail!("state file `{shown}` is not a regular file"),
         Ok(_) => Ok(()),
