@@ -112,11 +112,7 @@ pub fn state(data: &[u8]) {
     let again = store::from_bytes(path, &written, None).expect("a written state loads again");
     assert_eq!(serde_json::to_vec_pretty(&again).ok(), Some(written), "the state changes when written again");
 
-    let format = match state.workflow.format.as_str() {
-        "yaml" => Format::Yaml,
-        "toml" => Format::Toml,
-        _ => return,
-    };
+    let Some(format) = Format::from_name(&state.workflow.format) else { return };
     let mut opts = options();
     opts.recorded_params = state.workflow.overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let workflow = Path::new(&state.workflow.path);

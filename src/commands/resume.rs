@@ -56,11 +56,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     state.workflow.source = plan.source.text.clone();
     if let Ok(p) = plan.source.path.canonicalize() {
         // `--workflow` may name a file of the other format; the next resume reads it as such.
-        state.workflow.format = match Format::from_path(&p) {
-            Some(Format::Toml) => "toml",
-            _ => "yaml",
-        }
-        .to_owned();
+        state.workflow.format = Format::from_path(&p).unwrap_or(Format::Yaml).name().to_owned();
         state.workflow.path = p.display().to_string();
     }
     let Reconciled { done, attempts, .. } = rec;
@@ -98,14 +94,11 @@ fn load_workflow(explicit: Option<&Path>, prior: &StateFile, opts: &LoadOptions)
         return Ok(load_file(p, opts)?);
     }
     let path = PathBuf::from(&prior.workflow.path);
-    let recorded = match prior.workflow.format.as_str() {
-        "yaml" => Format::Yaml,
-        "toml" => Format::Toml,
-        other => {
-            return Err(Error::State(anyhow::anyhow!(
-                "the state records a workflow of unknown format `{other}` (expected `yaml` or `toml`)"
-            )));
-        }
+    let Some(recorded) = Format::from_name(&prior.workflow.format) else {
+        return Err(Error::State(anyhow::anyhow!(
+            "the state records a workflow of unknown format `{}` (expected `yaml` or `toml`)",
+            prior.workflow.format
+        )));
     };
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => {

@@ -54,10 +54,7 @@ pub fn fresh_state(plan: &Plan, overrides: &[(String, serde_json::Value)]) -> an
         .path
         .canonicalize()
         .with_context(|| format!("cannot resolve `{}`", plan.source.path.display()))?;
-    let format = match Format::from_path(&plan.source.path) {
-        Some(Format::Toml) => "toml",
-        _ => "yaml",
-    };
+    let format = Format::from_path(&plan.source.path).unwrap_or(Format::Yaml).name();
     Ok(StateFile {
         format_version: FORMAT_VERSION,
         workflow: WorkflowRecord {

@@ -26,6 +26,19 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The name a state file records the workflow's format by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Toml => "toml",
+        }
+    }
+
+    /// The format a state file names, if it is one.
+    pub fn from_name(name: &str) -> Option<Format> {
+        [Format::Yaml, Format::Toml].into_iter().find(|f| f.name() == name)
+    }
 }
 
 /// Reads `path`, refusing what cannot be a workflow (too large, not UTF-8, unknown extension).
