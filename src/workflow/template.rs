@@ -41,7 +41,7 @@ pub fn environment(max_items: usize) -> Environment<'static> {
 /// that a sequence longer than the task limit or a string longer than `MAX_RENDERED_BYTES`,
 /// going in or (for `replace`, `indent` and `join`, foreseeably) coming out, is an error.
 fn guard_filters(env: &mut Environment<'static>, max_items: usize) {
-    let builtins: [(&str, Value); 27] = [
+    let builtins: [(&str, Value); 28] = [
         ("batch", Value::from_function(filters::batch)),
         ("chain", Value::from_function(filters::chain)),
         ("dictsort", Value::from_function(filters::dictsort)),
@@ -69,6 +69,8 @@ fn guard_filters(env: &mut Environment<'static>, max_items: usize) {
         ("string", Value::from_function(filters::string)),
         ("sum", Value::from_function(filters::sum)),
         ("unique", Value::from_function(filters::unique)),
+        // `zip` takes its sequences as varargs; the guard reads them all the same.
+        ("zip", Value::from_function(filters::zip)),
     ];
     for (name, inner) in builtins {
         env.add_filter(name, move |state: &State, args: Rest<Value>| {
@@ -90,15 +92,6 @@ fn guard_filters(env: &mut Environment<'static>, max_items: usize) {
             Ok(out)
         });
     }
-    // `zip` takes its sequences as varargs; the guard above reads them all the same.
-    let zip = Value::from_function(filters::zip);
-    env.add_filter("zip", move |state: &State, args: Rest<Value>| {
-        let args: Vec<Value> = args.0.into_iter().map(settle).collect();
-        for a in &args {
-            check_size(a, max_items)?;
-        }
-        zip.call(state, &args)
-    });
 }
 
 /// The same value, except that a lazy sequence that knows it is empty becomes an empty list:
@@ -403,12 +396,15 @@ mod tests {
             "{{ ([1] * 100000000000000) | sum }}",
             "{{ (range(10) * 100000000000) | map('string') | join }}",
             "{{ range(10) * 100000000000 }}",
+            "{{ ([1] * 100000000000000) | zip([1]) | list }}",
         ] {
             let e = Tpl::new(&env, src).unwrap().render(&ctx()).unwrap_err();
             assert!(message(&e).contains("more than the limit of 1000"), "{src}: {}", message(&e));
         }
         let ok = Tpl::new(&env, "{{ range(3) | join(',') }} {{ ([1, 2] * 2) | sum }}").unwrap();
         assert_eq!(ok.render(&ctx()).unwrap(), "0,1,2 6");
+        let zipped = Tpl::new(&env, "{% for x, y in [1, 2] | zip(['a', 'b']) %}{{ x }}{{ y }} {% endfor %}");
+        assert_eq!(zipped.unwrap().render(&ctx()).unwrap(), "1a 2b ");
         // Empty, but walking it would take hours.
         let empty = Tpl::new(&env, "{{ (range(0) * 1000000000000) | join }}|{{ range(0) * 1000000000000 }}");
         assert_eq!(empty.unwrap().render(&ctx()).unwrap(), "|[]");
