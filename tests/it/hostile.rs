@@ -7,7 +7,7 @@
 //! Every case checks the exit code, a message naming the problem, that dagrun did not panic,
 //! and that nothing was written outside the directory it was given.
 
-use crate::common::{LIMIT, dagrun, write};
+use crate::common::{LIMIT, assert_group_gone, dagrun, read_pid, write};
 use std::path::{Path, PathBuf};
 
 struct Out {
@@ -333,6 +333,28 @@ fn a_generated_template_that_never_finishes_stops_the_run_resumably() {
         |dir, args| dagrun_env(dir, &[("DAGRUN_TEMPLATE_TIMEOUT", "1")], args),
         "a template has been rendering for 1 s without finishing",
     );
+}
+
+/// A budget stop ends dagrun at once with `_exit`, also while other tasks run: the reaper
+/// must still kill them, as it does after a `kill -9` (no task process outlives dagrun).
+#[test]
+fn a_template_stop_mid_run_leaves_no_task_running() {
+    let s = Sandbox::new();
+    write(
+        &s.work,
+        "busy.yaml",
+        "tasks:\n  slow:\n    cmd: 'echo $$ > slow.pid; exec sleep 1000'\n  g:\n    generator: true\n    cmd: 'while [ ! -s slow.pid ]; do sleep 0.01; done; cat frag.yaml'\n",
+    );
+    write(&s.work, "frag.yaml", "tasks: {x: {cmd: \"{{ -1 in [1] * 10**16 }}\"}}\n");
+    let out = dagrun_env(
+        &s.work,
+        &[("DAGRUN_TEMPLATE_TIMEOUT", "1")],
+        &["run", "busy.yaml", "-j", "2", "--progress", "plain"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("task `g/x`: a template has been rendering for 1 s"), "{}", out.stderr);
+    assert_group_gone(read_pid(&s.work.join("slow.pid")));
+    s.assert_nothing_outside();
 }
 
 /// 10,000 × 10,000 is past the default limit of 10,000,000 tasks: refused from the sizes of the
