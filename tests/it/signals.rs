@@ -89,7 +89,9 @@ fn sigterm_stops_the_run_and_its_task_groups() {
 fn a_second_sigint_kills_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    // The task survives SIGTERM (its foreground sleep does not), noting each one.
+    // The task survives SIGTERM (its sleep may not), noting each one. It waits with the `wait`
+    // builtin, which a trapped signal interrupts at once; a foreground sleep that missed the
+    // TERM (forked just as it came) would hold the trap back until dagrun's SIGKILL.
     let yaml = format!(
         "{}tasks:
   stubborn:
@@ -97,7 +99,7 @@ fn a_second_sigint_kills_at_once() {
       trap 'touch \"$DIR/got-term\"' TERM
       echo $$ > \"$DIR/pid\"
       touch \"$DIR/marker\"
-      while :; do sleep 1000; done
+      while :; do sleep 1000 & wait $!; done
 ",
         env_dir(d)
     );

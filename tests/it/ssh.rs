@@ -296,14 +296,16 @@ fn env_workdir_exit_codes_and_output_cross_the_connection() {
     assert_eq!(log("stdin"), "cat-done\n");
 }
 
-/// A task that records its pid and its TERM-ignoring background child's, then waits.
+/// A task that records its pid and its TERM-ignoring background child's, then waits, noting
+/// each TERM. It waits with the `wait` builtin, which a trapped signal interrupts at once: a shell
+/// waiting on a foreground `sleep` runs its trap only when that sleep ends, and a sleep forked just
+/// as the TERM came can miss it (the signal lands before its exec), so the note would never come.
 const STUBBORN: &str = r#"sh -c 'trap "" TERM; echo $$ > "$DIR/child"; while :; do sleep 1; done' &
 trap 'echo term >> "$DIR/got-term"' TERM
 echo $$ > "$DIR/pid"
 while [ ! -s "$DIR/child" ]; do sleep 0.05; done
 touch "$DIR/marker"
-sleep 1000
-sleep 1000
+while :; do sleep 1000 & wait $!; done
 "#;
 
 /// A workflow of one task `slow` running [`STUBBORN`], with `extra` task lines.
