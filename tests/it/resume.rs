@@ -532,11 +532,9 @@ fn resume_uses_the_stored_source_when_the_workflow_is_gone() {
     assert_eq!(b.ran(), ran(&["b"]));
 }
 
-#[test]
-fn resume_with_workflow_uses_another_file_even_of_another_format() {
-    let b = Bench::new("");
-    failing(&b);
-    let toml = format!(
+/// The workflow [`failing`] writes, in TOML and with a task `n` after `b`.
+fn failing_toml(b: &Bench) -> String {
+    format!(
         "[env]
 LOG = \"{}\"
 DIR = \"{}\"
@@ -551,7 +549,30 @@ after = [\"b\"]
 ",
         b.dir.join("runs.log").display(),
         b.dir.display()
-    );
+    )
+}
+
+/// A TOML workflow is recorded as one, and when the file is gone resume reads the copy kept in
+/// the state as TOML.
+#[test]
+fn a_toml_workflow_resumes_from_its_kept_copy_as_toml() {
+    let mut b = Bench::new("");
+    b.flow = write(&b.dir, "flow.toml", &failing_toml(&b));
+    assert_eq!(b.run(&[]).status.code(), Some(1));
+    assert_eq!(b.ran(), ran(&["a", "b"]));
+    assert_eq!(load_state(&b.state).workflow.format, "toml");
+    std::fs::write(b.dir.join("fixed"), "").unwrap();
+    std::fs::remove_file(&b.flow).unwrap();
+    let err = ok(&b.resume(&[]));
+    assert!(err.contains("is gone; resuming from the copy of the workflow kept in the state"), "{err}");
+    assert_eq!(b.ran(), ran(&["b", "n"]));
+}
+
+#[test]
+fn resume_with_workflow_uses_another_file_even_of_another_format() {
+    let b = Bench::new("");
+    failing(&b);
+    let toml = failing_toml(&b);
     let other = write(&b.dir, "other.toml", &toml);
     ok(&b.resume(&["--workflow", other.to_str().unwrap()]));
     assert_eq!(b.ran(), ran(&["b", "n"]));
