@@ -74,8 +74,8 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
         },
         _ => parse_and_expand(&file, path, format, &text, opts)?,
     };
-    let source = Source { path: path.to_path_buf(), text: String::new() };
-    let mut plan = plan::build(&file, format, Source { text, ..source }, expanded, &mut diags);
+    let source = Source { path: path.to_path_buf(), text };
+    let mut plan = plan::build(&file, format, source, expanded, &mut diags);
     if !diags.is_empty() {
         return Err(LoadError::Invalid(diags));
     }
