@@ -16,4 +16,5 @@ mod ssh;
 mod ssh_harness;
 mod sshd;
 mod state;
+mod test_script;
 mod validate;
