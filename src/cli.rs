@@ -220,6 +220,13 @@ impl LoadArgs {
 
 /// Parses argv, runs the command, prints any final error, and returns the exit code.
 pub fn main() -> u8 {
+    // A state file or log growing past `ulimit -f` must fail that write (EFBIG, reported as a
+    // state error), not kill dagrun with SIGXFSZ and no message. Tasks get the default back.
+    // SAFETY: setting "ignore" runs no handler code.
+    unsafe {
+        let _ =
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

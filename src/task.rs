@@ -99,8 +99,32 @@ pub fn file_name_for(id: &str) -> String {
     if out.is_empty() {
         out.push_str("%00");
     }
+    if out.len() > MAX_NAME {
+        // Too long for one file name (255 bytes on most file systems, with `.N.log` after
+        // it): a readable head, then a hash of the whole id so that names stay distinct. `~`
+        // is escaped in every name that is not shortened, so none can look like one.
+        // The name is ASCII; only a `%XX` escape must not be cut in two.
+        let b = out.as_bytes();
+        let cut = match (b[KEPT_HEAD - 2], b[KEPT_HEAD - 1]) {
+            (_, b'%') => KEPT_HEAD - 1,
+            (b'%', _) => KEPT_HEAD - 2,
+            _ => KEPT_HEAD,
+        };
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        out.truncate(cut);
+        out.push('~');
+        for b in &digest[..10] {
+            out.push_str(&format!("{b:02x}"));
+        }
+    }
     out
 }
+
+/// Longest file name made from an id before it is shortened; leaves room for `.<attempt>.log`.
+const MAX_NAME: usize = 200;
+/// How much of a shortened name is the id's own text.
+const KEPT_HEAD: usize = 150;
 
 #[cfg(test)]
 mod tests {
@@ -114,7 +138,27 @@ mod tests {
             assert!(!f.contains('\n') && !f.contains('\0'));
         }
         assert_eq!(file_name_for("pull[src=a]"), "pull[src=a]");
+        assert_eq!(file_name_for("a~b"), "a%7Eb");
         assert_eq!(file_name_for("gen/p1"), "gen%2Fp1");
         assert_ne!(file_name_for("a/b"), file_name_for("a%2Fb"));
+    }
+
+    #[test]
+    fn long_ids_get_short_distinct_readable_names() {
+        let long = format!("shard[f={}]", "x".repeat(300));
+        let other = format!("shard[f={}y]", "x".repeat(299));
+        let accents = format!("t[k={}]", "é".repeat(90));
+        for id in [&long, &other, &accents] {
+            let f = file_name_for(id);
+            assert!(f.len() <= MAX_NAME, "{} bytes: {f}", f.len());
+            assert!(f.starts_with(&id[..4]), "{f}");
+            let head = f.split('~').next().unwrap();
+            assert!(
+                !head.ends_with('%') && !head[..head.len() - 1].ends_with('%'),
+                "an escape cut in two: {f}"
+            );
+        }
+        assert_ne!(file_name_for(&long), file_name_for(&other));
+        assert_eq!(file_name_for(&long), file_name_for(&long));
     }
 }

@@ -69,15 +69,16 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         state.run.epoch += 1; // a leftover journal names the old epoch: ignored, then removed
         state.run.pid = None;
         state.run.outcome = Some("succeeded".to_owned());
+        store::remove_stale_temps(&args.state);
         store::write_snapshot(&args.state, &state).map_err(Error::State)?;
         store::remove_journal(&args.state);
         return Ok(code::OK);
     }
-    let run_dir = super::run::prepare_run_dir(&args.state)?;
+    let (run_dir, logs) = super::run::prepare_run_dir(&args.state)?;
     let lock = lock.expect("locked unless dry-run");
     let mut recorder =
         Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
-    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
+    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, logs, grace: GRACE };
     let mut reporter = Reporter::new(mode(args.progress));
     let start = Start { selected: vec![true; plan.len()], done, attempts, attach };
     let outcome = {

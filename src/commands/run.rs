@@ -29,14 +29,14 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     }
     let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
     crate::state::store::check_replaceable(&state_path).map_err(Error::State)?;
-    let run_dir = prepare_run_dir(&state_path)?;
+    let (run_dir, logs) = prepare_run_dir(&state_path)?;
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
     let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
     let state = fresh_state(&plan, &overrides).map_err(Error::State)?;
     let hashes = definition_hashes(&plan);
     let mut recorder =
         Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes).map_err(Error::State)?;
-    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, grace: GRACE };
+    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, logs, grace: GRACE };
     let mut reporter = Reporter::new(mode(args.progress));
     let start = Start::fresh(&plan, selected);
     let outcome = {
@@ -98,7 +98,12 @@ pub fn drive(
     start: Start,
     sink: &mut dyn crate::scheduler::event::EventSink,
 ) -> Result<Outcome> {
-    crate::exec::reaper::start();
+    crate::exec::reaper::start().map_err(|why| {
+        Error::Other(anyhow::anyhow!(
+            "cannot start the helper process that kills tasks if dagrun is killed: {why}; no task was \
+             started (is the process limit, `ulimit -u`, reached?)"
+        ))
+    })?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,15 +132,34 @@ pub fn default_state_path(workflow: &Path, name: &str) -> PathBuf {
     dir.join(".dagrun").join(crate::task::file_name_for(name)).join("state.json")
 }
 
-/// Creates the run directory (the state file's) and its `logs/`, returning it absolute.
-pub fn prepare_run_dir(state: &Path) -> Result<PathBuf> {
+/// Creates the run directory (the state file's) and the state's logs directory in it,
+/// returning both absolute.
+///
+/// The logs go to `logs/`, unless another state file in the same directory already owns it:
+/// then to `<state file name>.logs/`, so that two state files in one directory never write each
+/// other's logs. `.logs.owner` in the run directory names the state file that owns `logs/`
+/// (the first to use it).
+pub fn prepare_run_dir(state: &Path) -> Result<(PathBuf, PathBuf)> {
     let dir = match state.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let logs = dir.join("logs");
-    if let Err(e) = std::fs::create_dir_all(&logs) {
-        let why = match std::fs::metadata(&logs) {
+    let name = state.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let shared = dir.join("logs");
+    make_dir(&shared)?;
+    let logs = if owns(&dir, &name) { shared } else { dir.join(format!("{name}.logs")) };
+    make_dir(&logs)?;
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .with_context(|| format!("cannot resolve the run directory `{}`", p.display()))
+            .map_err(Error::State)
+    };
+    Ok((canonical(&dir)?, canonical(&logs)?))
+}
+
+fn make_dir(logs: &Path) -> Result<()> {
+    if let Err(e) = std::fs::create_dir_all(logs) {
+        let why = match std::fs::metadata(logs) {
             Ok(m) if !m.is_dir() => "it exists and is not a directory".to_owned(),
             _ => e.to_string(),
         };
@@ -144,9 +168,27 @@ pub fn prepare_run_dir(state: &Path) -> Result<PathBuf> {
             logs.display()
         )));
     }
-    dir.canonicalize()
-        .with_context(|| format!("cannot resolve the run directory `{}`", dir.display()))
-        .map_err(Error::State)
+    Ok(())
+}
+
+/// Whether the state file `name` owns the run directory `dir`'s `logs/`, claiming it if
+/// nobody does.
+fn owns(dir: &Path, name: &str) -> bool {
+    use std::io::Write;
+    let owner = dir.join(".logs.owner");
+    let claimed = crate::exec::no_follow(std::fs::OpenOptions::new().write(true).create_new(true), &owner)
+        .and_then(|mut f| writeln!(f, "{name}"));
+    if claimed.is_ok() {
+        return true;
+    }
+    // Claimed already (by us in an earlier run, or by another state); anything unreadable
+    // there counts as ours, as before owners were recorded.
+    match std::fs::symlink_metadata(&owner) {
+        Ok(m) if m.is_file() && m.len() < 4096 => {
+            std::fs::read_to_string(&owner).map_or(true, |o| o.trim_end_matches('\n') == name)
+        }
+        _ => true,
+    }
 }
 
 /// `--target`: the named tasks (ids or base names) and everything they depend on.

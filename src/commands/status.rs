@@ -87,6 +87,8 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
             s
         }
     };
-    write_stdout(out.as_bytes())?;
+    // Every text here comes from the state file, which anyone may have written: no control
+    // character of it reaches the terminal.
+    write_stdout(crate::diag::printable(&out).as_bytes())?;
     Ok(code::OK)
 }

@@ -284,9 +284,13 @@ pub fn remote_command(a: &Attempt) -> String {
     }
     let grace = a.grace.as_secs().max(1);
     // The watchdog is in the task's group: it ignores the TERM it sends so that it lives to
-    // send the KILL, and it holds no output so that it does not keep the session open.
+    // send the KILL, and it holds no output so that it does not keep the session open. Before
+    // its TERM it tells the wrapper (USR1) that this is a stop: then, as on the local executor,
+    // the group is killed the moment the task's main process is gone, so a child that ignores
+    // TERM does not outlive a task whose shell died of it.
+    w.push_str("s=\ntrap 's=1' USR1\n");
     w.push_str(&format!(
-        "{{ trap '' TERM; while read -r _ <&3; do :; done; kill -s TERM -- -$$; sleep {grace}; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\nw=$!\n"
+        "{{ trap '' TERM; while read -r _ <&3; do :; done; kill -s USR1 $$; kill -s TERM -- -$$; sleep {grace}; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\nw=$!\n"
     ));
     match &a.cmd {
         Command::Shell(s) => w.push_str(&format!("sh -c {} &\n", q(s))),
@@ -295,6 +299,12 @@ pub fn remote_command(a: &Attempt) -> String {
             w.push_str(&format!("{} &\n", parts.join(" ")));
         }
     }
-    w.push_str("t=$!\ntrap '' TERM\nwait $t; c=$?\nkill -s KILL $w 2>/dev/null\nkill -s TERM -- -$$ 2>/dev/null\nexit $c\n");
+    // A USR1 interrupts `wait` while the task still runs: wait again until it has exited.
+    w.push_str(concat!(
+        "t=$!\ntrap '' TERM\n",
+        "while :; do wait $t; c=$?; kill -0 $t 2>/dev/null || break; done\n",
+        "[ -n \"$s\" ] && kill -s KILL -- -$$\n",
+        "kill -s KILL $w 2>/dev/null\nkill -s TERM -- -$$ 2>/dev/null\nexit $c\n",
+    ));
     format!("exec sh -c {}", q(&w))
 }

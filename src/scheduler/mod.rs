@@ -33,8 +33,10 @@ pub struct RunConfig {
     /// At most this many tasks at once, across executors.
     pub jobs: Option<u32>,
     pub fail_fast: bool,
-    /// `DAGRUN_RUN_DIR`; logs go to its `logs/`.
+    /// `DAGRUN_RUN_DIR`.
     pub run_dir: PathBuf,
+    /// Where attempts' logs go (inside the run directory).
+    pub logs: PathBuf,
     /// Time a terminated task gets to exit before SIGKILL.
     pub grace: Duration,
 }
@@ -101,6 +103,8 @@ pub async fn run(
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    // A closed terminal or ssh session: stop as for SIGTERM, with the tasks' grace period.
+    let mut sighup = signal(SignalKind::hangup())?;
 
     // Open the ssh executors' connections before any task starts, reporting hosts that are down.
     let mut pools: Vec<Option<HostPool>> = Vec::with_capacity(plan.executors.len());
@@ -133,7 +137,7 @@ pub async fn run(
 
     let (mut tracker, initial) = Tracker::new(plan, start.selected, &start.done);
     let mut pending_decisions: VecDeque<Decision> = initial.into();
-    let logs = cfg.run_dir.join("logs");
+    let logs = cfg.logs.clone();
 
     loop {
         // Apply decisions: queue ready tasks, report skipped ones.
@@ -357,6 +361,13 @@ pub async fn run(
                     _ => outcome.failed.push(i),
                 }
                 decided += 1;
+                // A generator's output is recorded before its success: a state that says it
+                // succeeded always has the tasks it added, whenever dagrun is killed.
+                if let Some((range, output)) = &added {
+                    total += range.len();
+                    let ev = Event::TasksAdded { generator: i, added: range.clone(), output: output.clone() };
+                    sink.event(plan, &ev)?;
+                }
                 sink.event(plan, &Event::Finished {
                     task: i,
                     status,
@@ -371,7 +382,7 @@ pub async fn run(
                     stopping = true;
                     let _ = cancel_tx.send(Cancel::Terminate);
                 }
-                if let Some((range, output)) = added {
+                if let Some((range, _)) = added {
                     let old = range.start as usize;
                     for k in range.clone() {
                         exec_index.push(plan.executors.get_index_of(&*plan.task(k).executor).unwrap_or(0));
@@ -381,8 +392,6 @@ pub async fn run(
                     tries.resize(plan.len(), 0);
                     awaiting_retry.resize(plan.len(), false);
                     tracker.grow(plan, old, i);
-                    total += range.len();
-                    sink.event(plan, &Event::TasksAdded { generator: i, added: range, output })?;
                 }
                 if status != Status::Interrupted {
                     pending_decisions.extend(tracker.finish(plan, i, status, None));
@@ -397,6 +406,7 @@ pub async fn run(
                 tokio::select! {
                     _ = sigint.recv() => 2,
                     _ = sigterm.recv() => 15,
+                    _ = sighup.recv() => 15,
                 }
             } => {
                 // The first signal stops gracefully; another one kills at once.

@@ -38,11 +38,12 @@ impl Recorder {
     ) -> Result<Recorder> {
         debug_assert_eq!(state.tasks.len(), plan.len());
         state.run.epoch = fresh_epoch(state.run.epoch);
-        state.run.runs += 1;
+        state.run.runs = state.run.runs.saturating_add(1);
         state.run.started_at = Some(timestamp(SystemTime::now()));
         state.run.finished_at = None;
         state.run.outcome = None;
         state.run.pid = Some(std::process::id());
+        store::remove_stale_temps(path);
         store::write_snapshot(path, &state)?;
         let journal = Journal::create(path, state.run.epoch)?;
         Ok(Recorder {
@@ -85,7 +86,7 @@ impl Recorder {
 /// A journal epoch no earlier journal at this path can have.
 fn fresh_epoch(previous: u64) -> u64 {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    now.max(previous + 1)
+    now.max(previous.saturating_add(1))
 }
 
 impl EventSink for Recorder {
@@ -140,6 +141,7 @@ impl Recorder {
                     self.hashes[*task as usize] = task_hash(plan, *task, &self.hashes);
                 }
                 let hash = self.hashes[*task as usize].clone();
+                let run_dir = self.run_dir.clone();
                 let r = self.rec(*task);
                 r.status = *status;
                 r.attempts = *attempt;
@@ -160,6 +162,13 @@ impl Recorder {
                         r.duration_ms = Some(elapsed.as_millis() as u64);
                         r.exit_code = end.as_ref().and_then(|e| e.exit_code());
                         r.reason = end.as_ref().filter(|e| !e.succeeded()).map(|e| e.describe());
+                        // An attempt that never started (a bad workdir) may have made no log:
+                        // `status` must not point at a file that is not there.
+                        if matches!(end, Some(AttemptEnd::NotStarted(_)))
+                            && r.log.as_ref().is_some_and(|l| !run_dir.join(l).exists())
+                        {
+                            r.log = None;
+                        }
                     }
                 }
                 self.record(*task)?;

@@ -11,7 +11,6 @@
 
 use super::model::{FORMAT_VERSION, GeneratorRecord, StateFile, TaskRecord};
 use anyhow::{Context, Result, anyhow, bail};
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -92,14 +91,40 @@ fn regular_file(path: &Path, missing_ok: bool, link_hint: &str) -> Result<()> {
 pub fn load(path: &Path) -> Result<StateFile> {
     check(path)?;
     let shown = path.display();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read state file `{shown}`"))?;
+    let bytes = read_regular(path)
+        .with_context(|| format!("cannot read state file `{shown}`"))?
+        .ok_or_else(|| anyhow!("state file `{shown}` does not exist"))?;
     let jpath = journal_path(path);
-    let journal = match std::fs::read(&jpath) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(anyhow!("cannot read journal `{}`: {e}", jpath.display())),
-    };
+    let journal =
+        read_regular(&jpath).with_context(|| format!("cannot read journal `{}`", jpath.display()))?;
     from_bytes(path, &bytes, journal.as_deref())
+}
+
+/// The bytes of the regular file at `path`, or `None` if nothing is there. Anything else (a
+/// FIFO that would block, a link to `/dev/zero` that never ends, a directory) is refused
+/// without reading, and no more than the size the file had when opened is read.
+fn read_regular(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            bail!("it is a symbolic link, and dagrun reads only regular files here")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        bail!("it is not a regular file");
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 30));
+    file.take(meta.len()).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Parses a state file's bytes and replays its journal's bytes (`None` when there is no
@@ -122,7 +147,40 @@ pub fn from_bytes(path: &Path, bytes: &[u8], journal: Option<&[u8]>) -> Result<S
     if let Some(journal) = journal {
         replay(&journal_path(path), journal, &mut state)?;
     }
+    check_numbers(path, &state)?;
     Ok(state)
+}
+
+/// Most attempts a task may have recorded: far beyond any real retry count, far below where
+/// counting on would wrap.
+pub const MAX_ATTEMPTS: u32 = 1_000_000;
+/// Largest snapshot epoch: dagrun's own are nanoseconds since 1970 (below 2^61 until 2043).
+const MAX_EPOCH: u64 = 1 << 62;
+/// Longest running time a state may record (about 3,000 years).
+const MAX_ELAPSED_SECS: f64 = 1e11;
+
+/// Numbers dagrun counts on from must leave room to count: a hostile or damaged value is a
+/// state error, never an overflow or a panic later.
+fn check_numbers(path: &Path, state: &StateFile) -> Result<()> {
+    let shown = path.display();
+    let e = state.run.elapsed_secs;
+    if !(0.0..=MAX_ELAPSED_SECS).contains(&e) {
+        bail!("state file `{shown}` is damaged: `run.elapsed_secs` is {e}, not a running time");
+    }
+    if state.run.epoch > MAX_EPOCH {
+        bail!("state file `{shown}` is damaged: `run.epoch` {} is out of range", state.run.epoch);
+    }
+    if state.run.runs > MAX_ATTEMPTS {
+        bail!("state file `{shown}` is damaged: `run.runs` {} is out of range", state.run.runs);
+    }
+    if let Some((id, r)) = state.tasks.iter().find(|(_, r)| r.attempts > MAX_ATTEMPTS) {
+        bail!(
+            "state file `{shown}` is damaged: task `{}` records {} attempts (at most {MAX_ATTEMPTS})",
+            crate::diag::printable(id),
+            r.attempts
+        );
+    }
+    Ok(())
 }
 
 /// Why a state file did not parse: another format version, another kind of JSON, or not JSON.
@@ -178,11 +236,50 @@ fn replay(jpath: &Path, bytes: &[u8], state: &mut StateFile) -> Result<()> {
     Ok(())
 }
 
+const TEMP_SUFFIX: &str = ".dagrun-tmp";
+
+/// A snapshot's temporary file is `.<state file name>.<random>.dagrun-tmp` beside it: named
+/// after the state file, so that the run holding its lock knows which leftovers are its own.
+fn temp_affixes(path: &Path) -> (String, &'static str) {
+    let name = path.file_name().map_or_else(|| "state".into(), |n| n.to_string_lossy());
+    // Room for the random part and the suffix within a file name's 255 bytes.
+    let head: String = name
+        .chars()
+        .scan(0, |n, c| {
+            *n += c.len_utf8();
+            (*n <= 120).then_some(c)
+        })
+        .collect();
+    (format!(".{head}."), TEMP_SUFFIX)
+}
+
+/// Removes the temporary files of snapshots that a killed dagrun was writing for the state at
+/// `path`. Only the holder of the state's lock may call it: no other process writes them.
+pub fn remove_stale_temps(path: &Path) {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let (prefix, suffix) = temp_affixes(path);
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.starts_with(&prefix)
+            && name.ends_with(suffix)
+            && name.len() > prefix.len() + suffix.len()
+            && !name[prefix.len()..name.len() - suffix.len()].contains('.');
+        if ours && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes `state` as a complete document: temporary file, fsync, rename.
 pub fn write_snapshot(path: &Path, state: &StateFile) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // Created like any file (0666 less the umask), not 0600: the state is for people and tools.
+    let (prefix, suffix) = temp_affixes(path);
     let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(suffix)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in `{}`", dir.display()))?;
@@ -249,42 +346,134 @@ pub fn remove_journal(state: &Path) {
     let _ = std::fs::remove_file(journal_path(state));
 }
 
-/// An exclusive hold on a state file for one process's lifetime (released by the kernel if the
-/// process dies, so a crash never leaves a stale lock).
+/// An exclusive hold on a state file for one process's lifetime, released by the kernel when
+/// the process dies, so a crash never leaves a stale lock. It is an open-file-description lock
+/// (`F_OFD_SETLK`) because those can be *asked about* without taking them (`F_OFD_GETLK`): a
+/// reader such as `status` learns whether a run holds the state without ever holding a lock
+/// that a `run` starting at that moment would be refused by.
 pub struct Lock {
-    _flock: Flock<File>,
+    _file: File,
 }
+
+fn whole_file_lock(kind: i32) -> nix::libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all zeroes is a valid value.
+    let mut l: nix::libc::flock = unsafe { std::mem::zeroed() };
+    l.l_type = kind as i16;
+    l.l_whence = nix::libc::SEEK_SET as i16;
+    l
+}
+
+/// How long a contender waits for the holder's pid to appear in the lock file: the holder
+/// writes it right after taking the lock, so this only covers that instant.
+const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Lock {
     pub fn acquire(state: &Path) -> Result<Lock> {
+        use std::os::fd::AsRawFd;
         let lpath = lock_path(state);
-        let file = crate::exec::no_follow(
+        let mut file = crate::exec::no_follow(
             OpenOptions::new().create(true).truncate(false).read(true).write(true),
             &lpath,
         )
         .with_context(|| format!("cannot open lock file `{}`", lpath.display()))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut f) => {
-                f.set_len(0)?;
-                writeln!(&mut *f, "{}", std::process::id())?;
-                Ok(Lock { _flock: f })
+        let waited = std::time::Instant::now();
+        loop {
+            let l = whole_file_lock(nix::libc::F_WRLCK);
+            match nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&l)) {
+                Ok(_) => {
+                    file.set_len(0)?;
+                    writeln!(file, "{}", std::process::id())?;
+                    return Ok(Lock { _file: file });
+                }
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
+                    if let Some(pid) = read_pid(&lpath) {
+                        bail!(
+                            "state file `{}` is in use by a running dagrun (process {pid})",
+                            state.display()
+                        )
+                    }
+                    if waited.elapsed() > PID_WAIT {
+                        bail!(
+                            "state file `{}` is in use by another process, which holds `{}` without naming itself",
+                            state.display(),
+                            lpath.display()
+                        )
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => bail!("cannot lock `{}`: {e}", lpath.display()),
             }
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                let pid =
-                    holder(state).map_or_else(|| "another process".to_owned(), |p| format!("process {p}"));
-                bail!("state file `{}` is in use by a running dagrun ({pid})", state.display())
-            }
-            Err((_, e)) => bail!("cannot lock `{}`: {e}", lpath.display()),
         }
     }
 }
 
-/// The pid of the dagrun holding `state`, if one does.
+fn read_pid(lpath: &Path) -> Option<u32> {
+    let bytes = read_regular(lpath).ok()??;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+/// The pid of the dagrun holding `state`, if one does. Takes no lock.
 pub fn holder(state: &Path) -> Option<u32> {
+    use std::os::fd::AsRawFd;
     let lpath = lock_path(state);
-    let file = OpenOptions::new().read(true).write(true).open(&lpath).ok()?;
-    match Flock::lock(file, FlockArg::LockSharedNonblock) {
-        Ok(_) => None,
-        Err(_) => std::fs::read_to_string(&lpath).ok()?.trim().parse().ok(),
+    let file = crate::exec::no_follow(OpenOptions::new().read(true), &lpath).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut l = whole_file_lock(nix::libc::F_WRLCK);
+    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_GETLK(&mut l)).ok()?;
+    if l.l_type == nix::libc::F_UNLCK as i16 {
+        return None;
+    }
+    let waited = std::time::Instant::now();
+    loop {
+        if let Some(pid) = read_pid(&lpath) {
+            return Some(pid);
+        }
+        if waited.elapsed() > PID_WAIT {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_who_holds_a_state_never_makes_a_writer_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asker = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut asked = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = holder(&state);
+                    asked += 1;
+                }
+                asked
+            })
+        };
+        for _ in 0..2000 {
+            let lock = Lock::acquire(&state).expect("a reader never holds the lock");
+            assert_eq!(holder(&state), Some(std::process::id()));
+            drop(lock);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(asker.join().unwrap() > 100, "the asker ran alongside");
+        assert_eq!(holder(&state), None);
+    }
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let _first = Lock::acquire(&state).unwrap();
+        // OFD locks conflict between open file descriptions, even in one process.
+        let err = Lock::acquire(&state).err().expect("refused").to_string();
+        assert!(err.contains(&format!("process {}", std::process::id())), "{err}");
     }
 }

@@ -582,10 +582,16 @@ impl<'a> Expander<'a> {
                     Command::Argv(argv)
                 }
             };
-            if let Command::Shell(s) = &cmd {
-                if s.trim().is_empty() {
-                    bad!("cmd", "the command is empty", ());
+            match &cmd {
+                Command::Shell(s) if s.trim().is_empty() => bad!("cmd", "the command is empty", ()),
+                // exec of "" fails at run time; say so now.
+                Command::Argv(argv) if argv[0].is_empty() => {
+                    bad!("cmd", "the program (the list's first item) is empty", ())
                 }
+                Command::Argv(argv) if argv[0].contains('\0') || argv.iter().any(|a| a.contains('\0')) => {
+                    bad!("cmd", "an item contains a NUL byte, which no program can be given", ())
+                }
+                _ => {}
             }
             let mut env = Vec::with_capacity(env_t.len());
             for (k, t) in &env_t {

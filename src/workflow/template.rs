@@ -212,6 +212,111 @@ pub fn is_template(s: &str) -> bool {
     memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')))
 }
 
+/// Most operators, brackets and filters one `{{ }}` or `{% %}` block may hold. minijinja parses
+/// and compiles an expression by recursion, one level per operator: `- - … - 1` with 30,000
+/// minus signs, `not not … x` or `1 + 1 + …` would overflow the stack and abort dagrun, so such
+/// a block is refused before minijinja sees it. Real expressions use a handful.
+pub const MAX_OPERATORS: usize = 500;
+
+/// Refuses a template with a block of more than `MAX_OPERATORS` operators (see there), naming
+/// the block's line and column. Strings inside blocks are skipped; `{% raw %}` text is data.
+fn check_expression_size(src: &str) -> Result<(), Error> {
+    let b = src.as_bytes();
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'{', &b[i..]) {
+        let open = i + k;
+        let close: &[u8] = match b.get(open + 1) {
+            Some(b'{') => b"}}",
+            Some(b'%') => b"%}",
+            Some(b'#') => b"#}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let start = open + 2;
+        let (end, ops) = scan_block(b, start, close);
+        if ops > MAX_OPERATORS {
+            let line = 1 + memchr::memchr_iter(b'\n', &b[..open]).count();
+            let col = 1 + open - b[..open].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
+            return Err(Error::new(
+                ErrorKind::SyntaxError,
+                format!(
+                    "the expression at line {line}, column {col} has more than {MAX_OPERATORS} \
+                     operators, brackets and filters, more than dagrun parses; split it up"
+                ),
+            ));
+        }
+        // `{% raw %}…{% endraw %}` is text, not template code.
+        let body = &src[start..end.min(src.len())];
+        i = end + close.len();
+        if close == b"%}" && body.trim().trim_start_matches('-').trim_end_matches('-').trim() == "raw" {
+            match src[i.min(src.len())..].find("endraw") {
+                Some(p) => i += p,
+                None => return Ok(()),
+            }
+        }
+        if i >= b.len() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Counts the operators, filters and attribute dots of the block from `start` to `close` (or
+/// the end), plus its deepest bracket nesting, skipping quoted strings. Returns where the block
+/// ends and the count. Commas do not count: a long list literal is parsed by a loop.
+fn scan_block(b: &[u8], start: usize, close: &[u8]) -> (usize, usize) {
+    const WORDS: [&[u8]; 5] = [b"not", b"and", b"or", b"is", b"in"];
+    let (mut ops, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    let mut j = start;
+    let mut quote: Option<u8> = None;
+    let mut word: Option<usize> = None;
+    let comment = close == b"#}";
+    while j < b.len() {
+        let c = b[j];
+        if let Some(q) = quote {
+            match c {
+                b'\\' => j += 1,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            j += 1;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            word.get_or_insert(j);
+            j += 1;
+            continue;
+        }
+        if let Some(w) = word.take() {
+            ops += usize::from(WORDS.contains(&&b[w..j]));
+        }
+        if b[j..].starts_with(close) {
+            return (j, ops + deepest);
+        }
+        if comment {
+            j += 1;
+            continue;
+        }
+        match c {
+            b'"' | b'\'' => quote = Some(c),
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'~' | b'|' | b'.' | b'<' | b'>' | b'=' | b'!' => ops += 1,
+            _ => {}
+        }
+        j += 1;
+    }
+    if let Some(w) = word {
+        ops += usize::from(WORDS.contains(&&b[w..j]));
+    }
+    (j, ops + deepest)
+}
+
 /// A string compiled once and rendered per instance.
 pub enum Tpl<'env, 'src> {
     Literal(&'src str),
@@ -223,6 +328,7 @@ impl<'env, 'src> Tpl<'env, 'src> {
         if !is_template(src) {
             return Ok(Tpl::Literal(src));
         }
+        check_expression_size(src)?;
         // Compiling folds constant expressions, which can build strings as rendering does.
         let _budget = crate::budget::Scope::enter();
         Ok(Tpl::Template(env.template_from_str(src)?))

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (faster to build than many), a module per area.
 
+mod attacks;
 mod common;
 mod display;
 mod fuzz_corpus;

@@ -349,6 +349,28 @@ fn timeout_kills_the_remote_tree_including_a_term_ignoring_child() {
     assert!(!err.contains("host down"), "a timeout is not the host's fault:\n{err}");
 }
 
+/// A task whose shell dies of the TERM while a child of it ignores TERM.
+const SHELL_DIES: &str = r#"sh -c 'trap "" TERM; echo $$ > "$DIR/child"; while :; do sleep 1; done' &
+echo $$ > "$DIR/pid"
+while [ ! -s "$DIR/child" ]; do sleep 0.05; done
+touch "$DIR/marker"
+wait
+"#;
+
+#[test]
+fn timeout_kills_a_term_ignoring_child_whose_shell_died_of_the_term() {
+    let farm = Farm::new(&["127.0.0.1"]);
+    let body: String = SHELL_DIES.lines().map(|l| format!("      {l}\n")).collect();
+    let flow = farm.flow("", &format!("  slow:\n    executor: farm\n    timeout: 1s\n    cmd: |\n{body}"));
+    let mut child = farm.spawn(&["run", "--progress", "plain"], &flow);
+    let (pid, bg, pgid) = stubborn_pids(&farm);
+    let status = wait_exit(&mut child, LIMIT);
+    let err = farm.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert_tree_gone(pid, bg, pgid);
+}
+
 /// Starts the stubborn task, sends SIGINT with `send`, and checks dagrun waited for the remote
 /// tree to die, exited 130 and blamed no host.
 fn ctrl_c(send: impl FnOnce(Pid)) {
