@@ -28,7 +28,11 @@ pub struct Host {
 
 #[derive(Debug, Clone)]
 pub enum ExecutorKind {
-    Local,
+    /// `slots_given`: the workflow set its `slots`; otherwise they are the number of CPUs, and
+    /// `-j N` sets them instead (as `make -j` would).
+    Local {
+        slots_given: bool,
+    },
     Ssh {
         hosts: Vec<Host>,
         config: Option<String>,
@@ -68,13 +72,13 @@ impl ExecutorDef {
             ExecutorKind::Ssh { hosts, .. } => hosts.iter().map(|h| h.slots).max().unwrap_or(0),
             // A job's slots are its CPUs, which Slurm places; `slots` counts jobs in flight.
             ExecutorKind::Slurm(_) => u32::MAX,
-            ExecutorKind::Local => self.slots,
+            ExecutorKind::Local { .. } => self.slots,
         }
     }
 
     pub fn type_name(&self) -> &'static str {
         match self.kind {
-            ExecutorKind::Local => "local",
+            ExecutorKind::Local { .. } => "local",
             ExecutorKind::Ssh { .. } => "ssh",
             ExecutorKind::Slurm(_) => "slurm",
         }

@@ -87,7 +87,15 @@ pub async fn run(
 
     let mut exec_index: Vec<usize> =
         plan.tasks.iter().map(|t| plan.executors.get_index_of(&*t.executor).unwrap_or(0)).collect();
-    let mut free: Vec<u32> = plan.executors.values().map(|e| e.slots).collect();
+    let mut free: Vec<u32> = plan
+        .executors
+        .values()
+        .map(|e| match (&e.kind, cfg.jobs) {
+            // `-j N` is the local parallelism where the workflow does not set it.
+            (ExecutorKind::Local { slots_given: false }, Some(j)) => j.max(1),
+            _ => e.slots,
+        })
+        .collect();
     let mut queues: Vec<VecDeque<u32>> = vec![VecDeque::new(); free.len()];
     let mut running: Vec<Option<Running>> = (0..n).map(|_| None).collect();
     let mut attempts = start.attempts;

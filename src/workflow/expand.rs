@@ -221,7 +221,11 @@ impl<'a> Expander<'a> {
         let mut defs = IndexMap::new();
         defs.insert(
             "local".to_owned(),
-            ExecutorDef { name: "local".into(), slots: cpus, kind: ExecutorKind::Local },
+            ExecutorDef {
+                name: "local".into(),
+                slots: cpus,
+                kind: ExecutorKind::Local { slots_given: false },
+            },
         );
         for (name, e) in &spec.executors {
             let field = format!("executors.{name}");
@@ -242,7 +246,7 @@ impl<'a> Expander<'a> {
                 ExecutorSpec::Local(l) => ExecutorDef {
                     name: name.as_str().into(),
                     slots: slots_of(l.slots, cpus, "`slots`"),
-                    kind: ExecutorKind::Local,
+                    kind: ExecutorKind::Local { slots_given: l.slots.is_some() },
                 },
                 ExecutorSpec::Ssh(s) => {
                     let per_host = slots_of(s.slots, 1, "`slots`");
@@ -334,7 +338,7 @@ impl<'a> Expander<'a> {
                     }
                 }
             };
-            if name == "local" && !matches!(def.kind, ExecutorKind::Local) {
+            if name == "local" && !matches!(def.kind, ExecutorKind::Local { .. }) {
                 self.diags
                     .push(self.diag("the executor `local` must have `type: local`").field(field.clone()));
             }

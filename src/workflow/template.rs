@@ -17,6 +17,7 @@ pub const MAX_RENDERED_BYTES: usize = 16 << 20;
 /// Builds the environment. `max_items` bounds `range()` (the task limit).
 pub fn environment(max_items: usize) -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_syntax(syntax());
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(64);
@@ -32,6 +33,18 @@ pub fn environment(max_items: usize) -> Environment<'static> {
     env.add_function("range", move |a: i64, b: Option<i64>, step: Option<i64>| range(a, b, step, max_items));
     guard_filters(&mut env, max_items);
     env
+}
+
+/// `{{ }}` and `{% %}` as usual, but no template comments: a workflow has YAML comments, and
+/// `{#` is ordinary shell (`${#HOME}`, `${#list[@]}`). The comment delimiters are set to text
+/// no field can hold (fields with a NUL byte are refused), which turns comments off.
+fn syntax() -> minijinja::syntax::SyntaxConfig {
+    minijinja::syntax::SyntaxConfig::builder()
+        .block_delimiters("{%", "%}")
+        .variable_delimiters("{{", "}}")
+        .comment_delimiters("\0{#", "#}\0")
+        .build()
+        .expect("fixed, valid delimiters")
 }
 
 /// The builtin filters that walk a whole sequence or build a string from their input.
@@ -209,7 +222,7 @@ pub fn plain_string(v: &Value) -> String {
 /// Whether a string needs rendering at all (most strings in big files are literals).
 pub fn is_template(s: &str) -> bool {
     let b = s.as_bytes();
-    memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')))
+    memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%')))
 }
 
 /// Most operators, brackets and filters one `{{ }}` or `{% %}` block may hold. minijinja parses
@@ -228,7 +241,6 @@ fn check_expression_size(src: &str) -> Result<(), Error> {
         let close: &[u8] = match b.get(open + 1) {
             Some(b'{') => b"}}",
             Some(b'%') => b"%}",
-            Some(b'#') => b"#}",
             _ => {
                 i = open + 1;
                 continue;
@@ -272,7 +284,6 @@ fn scan_block(b: &[u8], start: usize, close: &[u8]) -> (usize, usize) {
     let mut j = start;
     let mut quote: Option<u8> = None;
     let mut word: Option<usize> = None;
-    let comment = close == b"#}";
     while j < b.len() {
         let c = b[j];
         if let Some(q) = quote {
@@ -295,10 +306,6 @@ fn scan_block(b: &[u8], start: usize, close: &[u8]) -> (usize, usize) {
         if b[j..].starts_with(close) {
             return (j, ops + deepest);
         }
-        if comment {
-            j += 1;
-            continue;
-        }
         match c {
             b'"' | b'\'' => quote = Some(c),
             b'(' | b'[' | b'{' => {
@@ -317,6 +324,31 @@ fn scan_block(b: &[u8], start: usize, close: &[u8]) -> (usize, usize) {
     (j, ops + deepest)
 }
 
+/// A syntax error in a template whose `{{ }}` looks like another tool's (Go templates as in
+/// docker's `{{.Names}}`, awk's `{{t+=$1}}`, shell inside the braces) says how to write the
+/// braces literally.
+fn literal_hint(e: Error, src: &str) -> Error {
+    if e.kind() != ErrorKind::SyntaxError || !looks_foreign(src) {
+        return e;
+    }
+    let detail = e.detail().unwrap_or("cannot parse the template");
+    Error::new(
+        ErrorKind::SyntaxError,
+        format!(
+            "{detail} (if a `{{{{` here belongs to another tool, write it literally: \
+             `{{% raw %}}{{{{.Names}}}}{{% endraw %}}`, or `{{{{ '{{{{' }}}}` for the braces alone)"
+        ),
+    )
+}
+
+fn looks_foreign(src: &str) -> bool {
+    src.match_indices("{{").any(|(i, _)| {
+        let rest = src[i + 2..].trim_start();
+        let block = rest.split("}}").next().unwrap_or(rest);
+        rest.starts_with('.') || block.contains('$') || block.contains("+=") || block.contains(';')
+    })
+}
+
 /// A string compiled once and rendered per instance.
 pub enum Tpl<'env, 'src> {
     Literal(&'src str),
@@ -331,7 +363,7 @@ impl<'env, 'src> Tpl<'env, 'src> {
         check_expression_size(src)?;
         // Compiling folds constant expressions, which can build strings as rendering does.
         let _budget = crate::budget::Scope::enter();
-        Ok(Tpl::Template(env.template_from_str(src)?))
+        env.template_from_str(src).map(Tpl::Template).map_err(|e| literal_hint(e, src))
     }
 
     pub fn render(&self, ctx: &Value) -> Result<String, Error> {

@@ -659,3 +659,57 @@ fn a_fresh_run_starts_its_attempt_logs_empty() {
     let log = std::fs::read_to_string(d.join(".dagrun/flow/logs/say.1.log")).unwrap();
     assert_eq!(log, "second\n");
 }
+
+#[test]
+fn dash_j_sets_the_local_parallelism_where_the_workflow_does_not() {
+    // Each of 6 tasks waits until all 6 have started: only 6 at once can finish, on any
+    // number of CPUs. A bound on the wait turns a cap into a failure instead of a hang.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(
+        d,
+        "flow.yaml",
+        "tasks:
+  w:
+    matrix: {i: [1, 2, 3, 4, 5, 6]}
+    cmd: |
+      touch started.{{ i }}
+      n=0
+      while [ \"$(ls | grep -c '^started\\.')\" -lt 6 ]; do
+        n=$((n+1)); [ $n -gt 3000 ] && exit 1; sleep 0.01
+      done
+",
+    );
+    let out =
+        dagrun().current_dir(d).args(["run", "--progress", "none", "-j", "6"]).arg(&flow).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn shell_length_expansions_pass_through_templates() {
+    // `{#` opens no template comment: `${#x}` is the shell's.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(
+        d,
+        "flow.yaml",
+        "params: {w: hello}\ntasks:\n  len: {cmd: 'x={{ w }}; echo \"${#x} {# not a comment #}\"'}\n  raw: {cmd: 'echo \"{% raw %}{{.Names}}{% endraw %} {{ \"{{\" }}t+=1}}\"'}\n",
+    );
+    let out = dagrun().current_dir(d).args(["run", "--progress", "none"]).arg(&flow).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = |t: &str| std::fs::read_to_string(d.join(format!(".dagrun/flow/logs/{t}.1.log"))).unwrap();
+    assert_eq!(log("len"), "5 {# not a comment #}\n");
+    assert_eq!(log("raw"), "{{.Names}} {{t+=1}}\n");
+}
+
+#[test]
+fn another_tools_braces_fail_with_how_to_write_them_literally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(d, "flow.yaml", "tasks:\n  ps: {cmd: 'docker ps --format \"{{.Names}}\"'}\n");
+    let out = dagrun().current_dir(d).arg("validate").arg(&flow).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("task `ps`, field `cmd`"), "{err}");
+    assert!(err.contains("{% raw %}") && err.contains("{{ '{{' }}"), "{err}");
+}
