@@ -210,7 +210,8 @@ impl LoadArgs {
             params: self
                 .params
                 .iter()
-                .map(|(k, v)| (k.clone(), crate::workflow::expand::parse_param_value(v)))
+                // As typed: its kind is decided against the declared param (`Expander::params`).
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                 .collect(),
             recorded_params: Vec::new(),
             max_tasks: self.max_tasks,

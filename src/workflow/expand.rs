@@ -73,7 +73,7 @@ impl<'a> Expander<'a> {
         let mut params = declared.clone();
         for (k, v) in overrides {
             match params.get_mut(k) {
-                Some(slot) => *slot = v.clone(),
+                Some(slot) => *slot = typed_override(k, slot, v)?,
                 None => {
                     let known: Vec<String> = declared.keys().map(|k| format!("`{k}`")).collect();
                     let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
@@ -874,6 +874,44 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration ({e}); write it like `500ms`, `30s`, `10m` or `2h`"))
 }
 
+/// The value `-p k=v` gives a param declared as `declared`. For a string param it is the text
+/// as typed (`1.10` stays `1.10`, `0x1F` stays `0x1F`); otherwise it is parsed as YAML and must
+/// be of the declared kind. A param declared `null` takes any value. Values recorded by older
+/// states are already typed, and are checked the same way.
+fn typed_override(
+    name: &str,
+    declared: &serde_json::Value,
+    given: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value as V;
+    let value = match (declared, given) {
+        (V::String(_), V::String(raw)) => return Ok(V::String(raw.clone())),
+        (V::String(_), other) => return Ok(V::String(other.to_string())),
+        (_, V::String(raw)) => parse_param_value(raw),
+        (_, other) => other.clone(),
+    };
+    let kind = |v: &V| match v {
+        V::Null => "null",
+        V::Bool(_) => "a boolean",
+        V::Number(_) => "a number",
+        V::String(_) => "a string",
+        V::Array(_) => "a list",
+        V::Object(_) => "a mapping",
+    };
+    if declared.is_null() || std::mem::discriminant(declared) == std::mem::discriminant(&value) {
+        return Ok(value);
+    }
+    let shown = match given {
+        V::String(raw) => raw.clone(),
+        other => other.to_string(),
+    };
+    Err(format!(
+        "`-p {name}={shown}`: param `{name}` is declared as {}, and `{shown}` is {}",
+        kind(declared),
+        kind(&value)
+    ))
+}
+
 /// Parses the value of `-p key=value` as YAML data, falling back to a plain string.
 pub fn parse_param_value(raw: &str) -> serde_json::Value {
     if raw.is_empty() {
@@ -895,6 +933,23 @@ pub fn parse_param_value(raw: &str) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_keep_the_declared_kind() {
+        use serde_json::json;
+        let raw = |s: &str| json!(s);
+        assert_eq!(typed_override("v", &json!("1.0"), &raw("1.10")), Ok(json!("1.10")));
+        assert_eq!(typed_override("id", &json!("x"), &raw("0x1F")), Ok(json!("0x1F")));
+        assert_eq!(typed_override("n", &json!(3), &raw("7")), Ok(json!(7)));
+        assert_eq!(typed_override("l", &json!(["a"]), &raw("[x, y]")), Ok(json!(["x", "y"])));
+        assert_eq!(typed_override("b", &json!(false), &raw("true")), Ok(json!(true)));
+        assert_eq!(typed_override("any", &json!(null), &raw("5")), Ok(json!(5)));
+        // A typed value recorded by an older state.
+        assert_eq!(typed_override("v", &json!("1.0"), &json!(2)), Ok(json!("2")));
+        let err = typed_override("n", &json!(3), &raw("abc")).unwrap_err();
+        assert_eq!(err, "`-p n=abc`: param `n` is declared as a number, and `abc` is a string");
+        assert!(typed_override("l", &json!([]), &raw("5")).unwrap_err().contains("declared as a list"));
+    }
 
     #[test]
     fn param_values_are_yaml_data() {

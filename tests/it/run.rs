@@ -713,3 +713,27 @@ fn another_tools_braces_fail_with_how_to_write_them_literally() {
     assert!(err.contains("task `ps`, field `cmd`"), "{err}");
     assert!(err.contains("{% raw %}") && err.contains("{{ '{{' }}"), "{err}");
 }
+
+#[test]
+fn dash_p_keeps_the_declared_kind_of_a_param() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(
+        d,
+        "flow.yaml",
+        "params: {v: \"1.0\", id: x, n: 3}\ntasks:\n  a: {cmd: 'echo {{ v }} {{ id }} {{ n + 1 }}'}\n",
+    );
+    let out = dagrun()
+        .current_dir(d)
+        .args(["run", "--progress", "none", "-p", "v=1.10", "-p", "id=0x1F", "-p", "n=7"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::read_to_string(d.join(".dagrun/flow/logs/a.1.log")).unwrap();
+    assert_eq!(log, "1.10 0x1F 8\n");
+    let out = dagrun().current_dir(d).args(["validate", "-p", "n=many"]).arg(&flow).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("param `n` is declared as a number, and `many` is a string"), "{err}");
+}
