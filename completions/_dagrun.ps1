@@ -32,8 +32,6 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
-            [CompletionResult]::new('__reaper', '__reaper', [CompletionResultType]::ParameterValue, 'Kill task process groups left behind if dagrun dies (started by dagrun itself)')
-            [CompletionResult]::new('generate-docs', 'generate-docs', [CompletionResultType]::ParameterValue, 'Write completions and man pages into a directory (used to refresh the committed ones)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -102,16 +100,6 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
-        'dagrun;__reaper' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            break
-        }
-        'dagrun;generate-docs' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            break
-        }
         'dagrun;help' {
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a workflow')
             [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Continue a run from its state file')
@@ -120,8 +108,6 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
-            [CompletionResult]::new('__reaper', '__reaper', [CompletionResultType]::ParameterValue, 'Kill task process groups left behind if dagrun dies (started by dagrun itself)')
-            [CompletionResult]::new('generate-docs', 'generate-docs', [CompletionResultType]::ParameterValue, 'Write completions and man pages into a directory (used to refresh the committed ones)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -144,12 +130,6 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             break
         }
         'dagrun;help;completions' {
-            break
-        }
-        'dagrun;help;__reaper' {
-            break
-        }
-        'dagrun;help;generate-docs' {
             break
         }
         'dagrun;help;help' {

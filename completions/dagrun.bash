@@ -16,14 +16,8 @@ _dagrun() {
             ",$1")
                 cmd="dagrun"
                 ;;
-            dagrun,__reaper)
-                cmd="dagrun__subcmd____reaper"
-                ;;
             dagrun,completions)
                 cmd="dagrun__subcmd__completions"
-                ;;
-            dagrun,generate-docs)
-                cmd="dagrun__subcmd__generate__subcmd__docs"
                 ;;
             dagrun,graph)
                 cmd="dagrun__subcmd__graph"
@@ -46,14 +40,8 @@ _dagrun() {
             dagrun,validate)
                 cmd="dagrun__subcmd__validate"
                 ;;
-            dagrun__subcmd__help,__reaper)
-                cmd="dagrun__subcmd__help__subcmd____reaper"
-                ;;
             dagrun__subcmd__help,completions)
                 cmd="dagrun__subcmd__help__subcmd__completions"
-                ;;
-            dagrun__subcmd__help,generate-docs)
-                cmd="dagrun__subcmd__help__subcmd__generate__subcmd__docs"
                 ;;
             dagrun__subcmd__help,graph)
                 cmd="dagrun__subcmd__help__subcmd__graph"
@@ -83,22 +71,8 @@ _dagrun() {
 
     case "${cmd}" in
         dagrun)
-            opts="-h -V --help --version run resume validate graph status schema completions __reaper generate-docs help"
+            opts="-h -V --help --version run resume validate graph status schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dagrun__subcmd____reaper)
-            opts="-h --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -112,20 +86,6 @@ _dagrun() {
             ;;
         dagrun__subcmd__completions)
             opts="-h --help bash elvish fish powershell zsh"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dagrun__subcmd__generate__subcmd__docs)
-            opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,7 +133,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__help)
-            opts="run resume validate graph status schema completions __reaper generate-docs help"
+            opts="run resume validate graph status schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,35 +146,7 @@ _dagrun() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dagrun__subcmd__help__subcmd____reaper)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dagrun__subcmd__help__subcmd__completions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dagrun__subcmd__help__subcmd__generate__subcmd__docs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

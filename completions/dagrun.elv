@@ -29,8 +29,6 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand status 'Summarise a state file'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
-            cand __reaper 'Kill task process groups left behind if dagrun dies (started by dagrun itself)'
-            cand generate-docs 'Write completions and man pages into a directory (used to refresh the committed ones)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dagrun;run'= {
@@ -91,14 +89,6 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
-        &'dagrun;__reaper'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
-        }
-        &'dagrun;generate-docs'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
-        }
         &'dagrun;help'= {
             cand run 'Run a workflow'
             cand resume 'Continue a run from its state file'
@@ -107,8 +97,6 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand status 'Summarise a state file'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
-            cand __reaper 'Kill task process groups left behind if dagrun dies (started by dagrun itself)'
-            cand generate-docs 'Write completions and man pages into a directory (used to refresh the committed ones)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dagrun;help;run'= {
@@ -124,10 +112,6 @@ set edit:completion:arg-completer[dagrun] = {|@words|
         &'dagrun;help;schema'= {
         }
         &'dagrun;help;completions'= {
-        }
-        &'dagrun;help;__reaper'= {
-        }
-        &'dagrun;help;generate-docs'= {
         }
         &'dagrun;help;help'= {
         }

@@ -66,15 +66,28 @@ Examples:
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
-    /// Kill task process groups left behind if dagrun dies (started by dagrun itself)
-    #[command(name = "__reaper", hide = true)]
-    Reaper,
-    /// Write completions and man pages into a directory (used to refresh the committed ones)
-    #[command(hide = true)]
-    GenerateDocs {
-        /// The repository root to write `completions/` and `man/` under
-        dir: PathBuf,
-    },
+}
+
+/// Commands dagrun runs for itself, kept out of the clap definition so that no `--help`,
+/// completion or man page offers them: `__reaper` (started by a run, see `exec::reaper`) and
+/// `generate-docs DIR` (refreshes the committed completions and man pages).
+fn internal_command() -> Option<u8> {
+    let mut args = std::env::args_os().skip(1);
+    let first = args.next()?;
+    match first.to_str()? {
+        "__reaper" => Some(crate::exec::reaper::serve()),
+        "generate-docs" => {
+            let dir = args.next().map_or_else(|| PathBuf::from("."), PathBuf::from);
+            Some(match commands::docs::generate(&dir) {
+                Ok(code) => code,
+                Err(e) => {
+                    report_error(&e);
+                    e.exit_code()
+                }
+            })
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -227,6 +240,9 @@ pub fn main() -> u8 {
     unsafe {
         let _ =
             nix::sys::signal::signal(nix::sys::signal::Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn);
+    }
+    if let Some(code) = internal_command() {
+        return code;
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

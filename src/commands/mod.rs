@@ -1,6 +1,6 @@
 //! One module per subcommand: glue between a parsed command line and the library, nothing else.
 
-mod docs;
+pub(crate) mod docs;
 mod graph;
 mod resume;
 pub mod run;
@@ -20,7 +20,23 @@ pub fn dispatch(cmd: Command) -> Result<u8> {
         Command::Graph(a) => graph::run(&a),
         Command::Schema => docs::schema(),
         Command::Completions { shell } => docs::completions(shell),
-        Command::GenerateDocs { dir } => docs::generate(&dir),
-        Command::Reaper => Ok(crate::exec::reaper::serve()),
     }
+}
+
+/// When a workflow file is given where a state file belongs (`dagrun status flow.yaml`), the
+/// error that says so and names the state to use.
+pub(crate) fn workflow_given_for_state(path: &std::path::Path) -> Option<crate::error::Error> {
+    let ext = path.extension()?.to_str()?;
+    if !matches!(ext, "yaml" | "yml" | "toml") {
+        return None;
+    }
+    let name = crate::workflow::load_file(path, &crate::workflow::LoadOptions::default())
+        .map(|p| p.name.to_string())
+        .unwrap_or_else(|_| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let state = run::default_state_path(path, &name);
+    Some(crate::error::Error::State(anyhow::anyhow!(
+        "`{}` is a workflow file, not a state file; its runs keep their state in `{}` (unless run with `--state`)",
+        path.display(),
+        state.display()
+    )))
 }

@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 const LISTED: usize = 20;
 
 pub fn run(args: &ResumeArgs) -> Result<u8> {
+    if let Some(e) = super::workflow_given_for_state(&args.state) {
+        return Err(e);
+    }
     store::check(&args.state).map_err(Error::State)?;
     let lock = if args.dry_run { None } else { Some(Lock::acquire(&args.state).map_err(Error::State)?) };
     let prior = store::load(&args.state).map_err(Error::State)?;

@@ -9,6 +9,9 @@ use crate::state::store;
 use std::collections::BTreeMap;
 
 pub fn run(args: &StatusArgs) -> Result<u8> {
+    if let Some(e) = super::workflow_given_for_state(&args.state) {
+        return Err(e);
+    }
     let state = store::load(&args.state).map_err(Error::State)?;
     let holder = store::holder(&args.state);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

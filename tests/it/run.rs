@@ -737,3 +737,34 @@ fn dash_p_keeps_the_declared_kind_of_a_param() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("param `n` is declared as a number, and `many` is a string"), "{err}");
 }
+
+#[test]
+fn help_and_completions_never_offer_internal_commands() {
+    let help = dagrun().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = dagrun().args(["completions", shell]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("__reaper") && !text.contains("generate-docs"),
+            "{shell} offers an internal command"
+        );
+    }
+    assert!(!help.contains("__reaper") && !help.contains("generate-docs"), "{help}");
+}
+
+#[test]
+fn status_or_resume_of_a_workflow_file_names_its_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(d, "flow.yaml", "name: etl\ntasks:\n  a: {cmd: 'true'}\n");
+    for cmd in ["status", "resume"] {
+        let out = dagrun().current_dir(d).arg(cmd).arg(&flow).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{err}");
+        assert!(
+            err.contains("is a workflow file, not a state file") && err.contains(".dagrun/etl/state.json"),
+            "{err}"
+        );
+    }
+}
