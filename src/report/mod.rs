@@ -177,28 +177,67 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// The last `n` lines of a log, reading at most its last 8 KiB.
+/// The last `n` lines of a log, reading at most its last 8 KiB. A line cut by that window (or
+/// longer than 300 characters) is shown by its end, after `…`: output that is one long line
+/// with no newline still has a tail to show.
 pub fn tail(path: &Path, n: usize) -> Vec<String> {
+    const WIDTH: usize = 300;
     let Ok(mut f) = crate::exec::no_follow(std::fs::OpenOptions::new().read(true), path) else {
         return Vec::new();
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(8192);
+    let Ok(meta) = f.metadata() else { return Vec::new() };
+    if !meta.is_file() {
+        return Vec::new();
+    }
+    let from = meta.len().saturating_sub(8192);
     if f.seek(SeekFrom::Start(from)).is_err() {
         return Vec::new();
     }
     let mut buf = Vec::new();
-    if f.read_to_end(&mut buf).is_err() {
+    if f.take(8192).read_to_end(&mut buf).is_err() {
         return Vec::new();
     }
     let text = String::from_utf8_lossy(&buf);
-    let mut lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<(bool, &str)> = text.lines().map(|l| (false, l)).collect();
+    // The first line is cut by the window: dropped, unless it is all there is.
     if from > 0 && !lines.is_empty() {
-        lines.remove(0);
+        if lines.len() == 1 {
+            lines[0].0 = true;
+        } else {
+            lines.remove(0);
+        }
     }
     let start = lines.len().saturating_sub(n);
     lines[start..]
         .iter()
-        .map(|l| l.chars().filter(|c| !c.is_control() || *c == '\t').take(300).collect())
+        .map(|&(cut, l)| {
+            let chars: Vec<char> = l.chars().filter(|c| !c.is_control() || *c == '\t').collect();
+            if cut || chars.len() > WIDTH {
+                let mut s = String::from("…");
+                s.extend(&chars[chars.len().saturating_sub(WIDTH - 1)..]);
+                s
+            } else {
+                chars.into_iter().collect()
+            }
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_of_one_long_line_without_newline_still_has_a_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("t.1.log");
+        let mut text = "x".repeat(1 << 20);
+        text.push_str("THE END");
+        std::fs::write(&log, &text).unwrap();
+        let t = tail(&log, 5);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert!(t[0].starts_with('…') && t[0].ends_with("THE END") && t[0].chars().count() == 300, "{t:?}");
+        std::fs::write(&log, "one\ntwo\n").unwrap();
+        assert_eq!(tail(&log, 5), ["one", "two"]);
+    }
 }

@@ -227,7 +227,11 @@ fn too_deep(text: &str) -> Option<usize> {
         let b = bytes[i];
         match quote {
             Some(q) => {
-                if b == q && !(q == b'"' && i > 0 && bytes[i - 1] == b'\\') {
+                // In a double-quoted string a quote is escaped by an odd run of backslashes
+                // (`\\"` is an escaped backslash, then the closing quote).
+                let escaped =
+                    q == b'"' && bytes[..i].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
+                if b == q && !escaped {
                     quote = None;
                 }
             }
@@ -450,6 +454,16 @@ mod tests {
         assert!(yaml("tasks:\n  a: {cmd: \"x\ty\"}\r\n").is_ok());
     }
 
+    #[test]
+    fn an_escaped_backslash_before_a_quote_ends_the_string_for_the_depth_check() {
+        let deep = "[".repeat(130);
+        let text = format!("tasks:\n  a: {{cmd: \"echo \\\\\", description: \"{deep}\"}}\n");
+        assert_eq!(too_deep(&text), None, "{text}");
+        assert_eq!(too_deep_bytewise(&text), None);
+        let open = format!("a: {{b: \"x\\\" {deep}\"}}\n");
+        assert_eq!(too_deep(&open), None, "an escaped quote keeps the string open: {open}");
+    }
+
     /// `too_deep` and the control-character scan as first written, one byte at a time.
     fn too_deep_bytewise(text: &str) -> Option<usize> {
         let mut depth = 0usize;
@@ -463,7 +477,9 @@ mod tests {
             }
             match quote {
                 Some(q) => {
-                    if b == q && !(q == b'"' && i > 0 && bytes[i - 1] == b'\\') {
+                    let escaped =
+                        q == b'"' && bytes[..i].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
+                    if b == q && !escaped {
                         quote = None;
                     }
                 }
