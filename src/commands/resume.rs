@@ -120,6 +120,16 @@ fn load_workflow(explicit: Option<&Path>, prior: &StateFile, opts: &LoadOptions)
             path.display()
         ))),
         Err(_) => {
+            // Tasks run in the workflow's directory: with it gone, every one would fail.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+                return Err(Error::State(anyhow::anyhow!(
+                    "the workflow `{}` is gone, and so is its directory `{}`, where its tasks run; \
+                     put the workflow back, or pass `--workflow FILE` with a copy in the directory \
+                     the tasks should run in",
+                    path.display(),
+                    dir.display()
+                )));
+            }
             eprintln!(
                 "note: `{}` is gone; resuming from the copy of the workflow kept in the state",
                 path.display()

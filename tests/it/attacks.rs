@@ -496,3 +496,19 @@ fn a_run_removes_snapshot_temp_files_a_killed_run_left() {
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+#[test]
+fn resuming_when_the_workflows_directory_is_gone_says_what_to_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir(d.join("wf")).unwrap();
+    write(&d.join("wf"), "flow.yaml", "tasks:\n  a: {cmd: 'exit 1'}\n");
+    let (code, _, err) =
+        dagrun_in(d, &["run", "--progress", "none", "--state", "st/state.json", "wf/flow.yaml"]);
+    assert_eq!(code, 1, "{err}");
+    std::fs::remove_dir_all(d.join("wf")).unwrap();
+    let (code, _, err) = dagrun_in(d, &["resume", "st/state.json"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("and so is its directory") && err.contains("--workflow FILE"), "{err}");
+    assert!(!err.contains("is not a directory"), "{err}");
+}
