@@ -8,8 +8,9 @@ Each round runs a fresh workflow of about `--tasks` tasks (three matrix layers w
 and cross dependencies, and a fan-in). Every task appends `start ID PGID` and, after a short
 sleep, `end ID` to a shared progress log, and a line to a file of its own under `runs/`.
 
-A round starts `dagrun run`, picks a random length of the progress log and SIGKILLs dagrun when
-the log reaches it; then `dagrun resume` again and again (each one killed at a random moment with
+A round starts `dagrun run` and SIGKILLs it at a random moment, chosen one of three ways: when
+the progress log reaches a random length, right after dagrun prints its k-th `start` line, or
+right after it prints the generator's `ok` (the workflow has a generator, `g`, adding 40 tasks); then `dagrun resume` again and again (each one killed at a random moment with
 probability 1/2, at most 4 kills a round) until one finishes. After every kill the script waits
 for dagrun's reaper to exit and for every task process group of the killed run to be gone, reads
 the state file (snapshot plus journal, as dagrun does), and remembers which tasks it records as
@@ -19,6 +20,9 @@ succeeded and how long the log was. Checked, and counted as violations:
 - a task started before every one of its dependencies had ended;
 - a task started twice by one dagrun process (local only: there are no retries);
 - a process of a killed run still alive afterwards, or writing to the log after it was checked;
+- a task process alive, and not being killed, the moment the killed run's reaper has exited
+  (local: checked at once, not after the task would have ended by itself);
+- two copies of one task running at once (a start while a copy of an earlier start still runs);
 - the state file unreadable after a kill (`dagrun status` fails);
 - the final state not complete (every task succeeded and every task ran), or a resume not
   finishing in 12 tries.
@@ -125,8 +129,12 @@ def wait_until(cond, limit=LIMIT, step=0.01):
 # The workflow and its log
 
 
+GENERATED = 40  # tasks the generator `g` adds each time it runs
+
+
 def write_workflow(d, n, executor):
-    """3n + 1 tasks: a[i]; b[i] after a[i]; c[i] after b[i] and a[(i+1)%n]; d after every c."""
+    """3n + 1 tasks: a[i]; b[i] after a[i]; c[i] after b[i] and a[(i+1)%n]; d after every c;
+    and a generator g adding g/p0 .. g/p39, each after g. Every task runs `task.sh`."""
     log, runs = d / "progress.log", d / "runs"
     runs.mkdir(parents=True)
     log.touch()
@@ -134,8 +142,19 @@ def write_workflow(d, n, executor):
         os.chmod(p, 0o777)
     os.chmod(log, 0o666)
     # The process group, from /proc (field 5): on an SSH host the task's shell is not its leader.
-    body = (f'read -r _ _ _ _ PG _ < /proc/$$/stat; echo "start $DAGRUN_TASK $PG" >> {log}; '
-            f'echo x >> "{runs}/$DAGRUN_TASK"; sleep 0.0{{{{ i % 5 }}}}; echo "end $DAGRUN_TASK" >> {log}')
+    task_sh = d / "task.sh"
+    task_sh.write_text(
+        "read -r _ _ _ _ PG _ < /proc/$$/stat\n"
+        f'echo "start $DAGRUN_TASK $PG" >> {log}\n'
+        f'echo x >> "{runs}/$(printf %s "$DAGRUN_TASK" | tr / _)"\n'
+        '[ -n "$1" ] && sleep "0.0$1"\n'
+        f'echo "end $DAGRUN_TASK" >> {log}\n')
+    gen_sh = d / "gen.sh"
+    gen_sh.write_text(
+        f"sh {task_sh} 1 >&2\necho 'tasks:'\n"
+        f"i=0; while [ $i -lt {GENERATED} ]; do echo \"  p$i: {{cmd: 'sh {task_sh} 2'}}\"; i=$((i+1)); done\n")
+    for f in (task_sh, gen_sh):
+        os.chmod(f, 0o755)
     ex = f"    executor: {executor}\n" if executor else ""
     head = ""
     if executor:
@@ -147,10 +166,9 @@ def write_workflow(d, n, executor):
         text += f"  {name}:\n    matrix: {{i: \"{{{{ range(n) }}}}\"}}\n{ex}"
         if after:
             text += f"    after: {after}\n"
-        text += f"    cmd: '{body}'\n"
-    text += (f"  d:\n    after: [c]\n{ex}    cmd: 'read -r _ _ _ _ PG _ < /proc/$$/stat; "
-             f"echo \"start $DAGRUN_TASK $PG\" >> {log}; echo x >> \"{runs}/$DAGRUN_TASK\"; "
-             f"echo \"end $DAGRUN_TASK\" >> {log}'\n")
+        text += f"    cmd: 'sh {task_sh} {{{{ i % 5 }}}}'\n"
+    text += f"  d:\n    after: [c]\n{ex}    cmd: 'sh {task_sh}'\n"
+    text += f"  g:\n    generator: true\n    cmd: 'sh {gen_sh}'\n"
     flow = d / "soak.yaml"
     flow.write_text(text)
     deps = {}
@@ -159,7 +177,59 @@ def write_workflow(d, n, executor):
         deps[f"b[i={i}]"] = [f"a[i={i}]"]
         deps[f"c[i={i}]"] = [f"b[i={i}]", f"a[i={(i + 1) % n}]"]
     deps["d"] = [f"c[i={i}]" for i in range(n)]
+    deps["g"] = []
+    for j in range(GENERATED):
+        deps[f"g/p{j}"] = ["g"]
     return flow, log, deps
+
+
+def kill_pending(pid):
+    """Whether a SIGKILL is pending for `pid` (it is being killed, not surviving)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    for line in text.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & (1 << 8):
+            return True
+    return False
+
+
+def group_runs(pgid, task):
+    """Whether a live process of group `pgid` runs `task` (pids are reused: the group number
+    alone proves nothing)."""
+    want = f"DAGRUN_TASK={task}\0".encode()
+    for p in all_pids():
+        st = proc_stat(p)
+        if not st or st[2] != pgid or st[0] in "ZX":
+            continue
+        try:
+            if want in Path(f"/proc/{p}/environ").read_bytes():
+                return True
+        except OSError:
+            pass
+    return False
+
+
+class Stderr:
+    """dagrun's plain progress, read by a thread: lines kept for triggers, all of it written to
+    `out` for the record."""
+
+    def __init__(self, proc, out):
+        self.lines, self.lock = [], threading.Lock()
+        self.thread = threading.Thread(target=self._read, args=(proc, out), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc, out):
+        with open(out, "wb") as f:
+            for raw in proc.stderr:
+                f.write(raw)
+                with self.lock:
+                    self.lines.append(raw.decode(errors="replace"))
+
+    def count(self, prefix):
+        with self.lock:
+            return sum(1 for l in self.lines if l.startswith(prefix))
 
 
 class Log:
@@ -334,7 +404,9 @@ def one_round(dagrun, d, n, rng, totals, hosts=None, keep=False):
     tasks = list(deps)
     state = d / "run" / "state.json"
     log = Log(log_path)
-    token = str(log_path)
+    token = str(d / "task.sh")
+    seen_starts = 0  # progress-log lines checked for concurrent duplicates
+    live = {}  # task -> process groups of its starts
     checkpoints = []  # (log offset, tasks recorded succeeded at that moment)
     segments = []  # (start offset, end offset) of each dagrun process
     host_killed = False
@@ -355,21 +427,50 @@ def one_round(dagrun, d, n, rng, totals, hosts=None, keep=False):
         if kills < 4 and (attempt == 0 or rng.random() < 0.5):
             done = sum(1 for s in read_state(state)[0].values() if s == "succeeded") if attempt else 0
             kill_at = begin + rng.randrange(1, max(2, 2 * (len(tasks) - done)))
-        with open(d / f"dagrun.{attempt}.out", "wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # How this kill is triggered: a length of the progress log (above), right after dagrun
+        # prints the k-th `start` line, or right after the generator's `ok`.
+        trigger = rng.choice(["log", "start", "generator ok"]) if kill_at is not None else None
+        start_k = rng.randrange(1, 40)
+        argv[argv.index("none")] = "plain"
+        with open(d / f"dagrun.{attempt}.stdout", "wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        err = Stderr(proc, d / f"dagrun.{attempt}.out")
         reaper = None
         killed = False
         start = time.monotonic()
         while proc.poll() is None:
             count = log.poll()
+            # Two live copies of one task at once: a killed run's task still running beside the
+            # resumed run's.
+            for l in log.lines[seen_starts:]:
+                if l.startswith("start "):
+                    _, task, pg = l.split()[:3]
+                    if any(group_runs(g, task) for g in live.get(task, []) if g != int(pg)):
+                        totals["violation: a task ran twice at once"] += 1
+                        print(f"  {task} started while an earlier copy ran", file=sys.stderr)
+                    live.setdefault(task, []).append(int(pg))
+                elif l.startswith("end "):
+                    live.pop(l.split()[1], None)
+            seen_starts = len(log.lines)
             if reaper is None:
                 reaper = next((c for c in children(proc.pid) if "__reaper" in cmdline(c)), None)
+            fire = False
+            if trigger == "start":
+                fire = err.count("start    ") >= start_k
+            elif trigger == "generator ok":
+                fire = err.count("ok       g in ") > 0
+            if fire:
+                proc.send_signal(signal.SIGKILL)
+                totals[f"kills on {trigger}"] += 1
+                killed = True
+                break
             if hosts and not host_killed and count >= host_kill_at:
                 hosts.kill(victim)
                 host_killed = True
                 totals["host kills"] += 1
-            if kill_at is not None and count >= kill_at:
+            if trigger == "log" and count >= kill_at:
                 proc.send_signal(signal.SIGKILL)
+                totals["kills on log"] += 1
                 killed = True
                 break
             if time.monotonic() - start > 600:
@@ -379,6 +480,7 @@ def one_round(dagrun, d, n, rng, totals, hosts=None, keep=False):
                 break
             time.sleep(0.002)
         rc = proc.wait()
+        err.thread.join(timeout=10)
         if killed:
             kills += 1
             totals["dagrun kills"] += 1
@@ -391,6 +493,14 @@ def one_round(dagrun, d, n, rng, totals, hosts=None, keep=False):
             def leftovers():
                 return [p for p in all_pids()
                         if (s := proc_stat(p)) and s[0] not in "ZX" and (s[2] in groups or token in cmdline(p))]
+
+            # Right after the reaper is done, every task process is dead or being killed: one
+            # neither is a survivor, even if it would have ended by itself a moment later.
+            if not hosts:
+                survivors = [p for p in leftovers() if not kill_pending(p)]
+                if survivors:
+                    totals["violation: a task process survived the kill"] += 1
+                    print(f"  survived: {[(p, cmdline(p)) for p in survivors]}", file=sys.stderr)
 
             if not wait_until(lambda: not leftovers(), limit=30):
                 totals["violation: task processes survived a killed dagrun"] += 1
@@ -463,7 +573,7 @@ def one_round(dagrun, d, n, rng, totals, hosts=None, keep=False):
         totals["violation: final state not complete"] += 1
         print(f"  not succeeded: {list(bad.items())[:10]}", file=sys.stderr)
     ran = {p.name for p in (d / "runs").iterdir()}
-    if ran != set(tasks):
+    if ran != {t.replace("/", "_") for t in tasks}:
         totals["violation: a task never ran"] += 1
     starts = sum(1 for l in lines if l.startswith("start "))
     totals["tasks"] += len(tasks)
