@@ -33,6 +33,17 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     let mut opts = args.load.options();
     opts.recorded_params = prior.workflow.overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut plan = load_workflow(args.workflow.as_deref(), &prior, &opts)?;
+    // Tasks run in the workflow's directory: with it gone (a kept copy loaded), every one would
+    // fail. `--dry-run` only shows what would run, so it goes on.
+    let dir = plan.source.path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir.filter(|d| !args.dry_run && !d.is_dir()) {
+        return Err(Error::State(anyhow::anyhow!(
+            "the workflow `{}` is gone, and so is its directory `{}`, where its tasks run; put the \
+             workflow back, or pass `--workflow FILE` with a copy in the directory the tasks should run in",
+            plan.source.path.display(),
+            dir.display()
+        )));
+    }
 
     let mut roots = Vec::new();
     for f in &args.from {
@@ -120,16 +131,6 @@ fn load_workflow(explicit: Option<&Path>, prior: &StateFile, opts: &LoadOptions)
             path.display()
         ))),
         Err(_) => {
-            // Tasks run in the workflow's directory: with it gone, every one would fail.
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-                return Err(Error::State(anyhow::anyhow!(
-                    "the workflow `{}` is gone, and so is its directory `{}`, where its tasks run; \
-                     put the workflow back, or pass `--workflow FILE` with a copy in the directory \
-                     the tasks should run in",
-                    path.display(),
-                    dir.display()
-                )));
-            }
             eprintln!(
                 "note: `{}` is gone; resuming from the copy of the workflow kept in the state",
                 path.display()

@@ -50,7 +50,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 "runs": state.run.runs,
                 "started_at": state.run.started_at,
                 "finished_at": state.run.finished_at,
-                "elapsed_secs": state.run.elapsed_secs,
+                "elapsed_secs": running_secs(&state),
                 "outcome": state.run.outcome,
             });
             let mut s = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
@@ -71,9 +71,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
             s.push_str(&format!("tasks: {} in all: {}\n", state.tasks.len(), parts.join(", ")));
             s.push_str(&format!(
                 "time spent running: {} over {} run(s)\n",
-                crate::report::fmt_duration(std::time::Duration::from_secs_f64(
-                    state.run.elapsed_secs.max(0.0)
-                )),
+                crate::report::fmt_duration(std::time::Duration::from_secs_f64(running_secs(&state))),
                 state.run.runs
             ));
             if !failed.is_empty() {
@@ -94,4 +92,26 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
     // character of it reaches the terminal.
     write_stdout(crate::diag::printable(&out).as_bytes())?;
     Ok(code::OK)
+}
+
+/// Seconds spent running over all runs. A run that did not finish (killed) never added its own
+/// time: it is counted from its start to the last moment one of its tasks is recorded at.
+fn running_secs(state: &crate::state::model::StateFile) -> f64 {
+    let recorded = state.run.elapsed_secs.max(0.0);
+    if state.run.finished_at.is_some() {
+        return recorded;
+    }
+    let parse = |t: &str| humantime::parse_rfc3339(t).ok();
+    let Some(start) = state.run.started_at.as_deref().and_then(parse) else { return recorded };
+    let last = state
+        .tasks
+        .values()
+        .flat_map(|r| [r.started_at.as_deref(), r.finished_at.as_deref()])
+        .flatten()
+        .filter_map(parse)
+        .max();
+    match last.and_then(|l| l.duration_since(start).ok()) {
+        Some(d) => recorded + d.as_secs_f64(),
+        None => recorded,
+    }
 }

@@ -559,3 +559,15 @@ fn the_summary_says_how_to_continue_only_when_something_is_left() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!summary_of(&out).contains("to continue"), "{}", summary_of(&out));
 }
+
+#[test]
+fn status_after_a_kill_counts_the_time_the_killed_run_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let state = killed_mid_run(d);
+    let json = status_json(d, &state);
+    let secs = json["elapsed_secs"].as_f64().unwrap();
+    assert!(secs > 0.0, "a killed run ran for no time: {json}");
+    let text = status_text(d, &state);
+    assert!(!text.contains("time spent running: 0.00s"), "{text}");
+}
