@@ -75,7 +75,7 @@ fn internal_command() -> Option<u8> {
     let mut args = std::env::args_os().skip(1);
     let first = args.next()?;
     match first.to_str()? {
-        "__reaper" => Some(crate::exec::reaper::serve()),
+        "__reaper" => Some(crate::exec::reaper::serve(args.next().as_deref().and_then(|t| t.to_str()))),
         "generate-docs" => {
             let dir = args.next().map_or_else(|| PathBuf::from("."), PathBuf::from);
             Some(match commands::docs::generate(&dir) {
@@ -235,11 +235,15 @@ impl LoadArgs {
 /// Parses argv, runs the command, prints any final error, and returns the exit code.
 pub fn main() -> u8 {
     // A state file or log growing past `ulimit -f` must fail that write (EFBIG, reported as a
-    // state error), not kill dagrun with SIGXFSZ and no message. Tasks get the default back.
-    // SAFETY: setting "ignore" runs no handler code.
+    // state error), not kill dagrun with SIGXFSZ and no message. A handler that does nothing,
+    // not "ignore": exec resets a handled signal to its default, so tasks keep SIGXFSZ as usual.
+    extern "C" fn nothing(_: nix::libc::c_int) {}
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
     unsafe {
-        let _ =
-            nix::sys::signal::signal(nix::sys::signal::Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn);
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGXFSZ,
+            nix::sys::signal::SigHandler::Handler(nothing),
+        );
     }
     if let Some(code) = internal_command() {
         return code;

@@ -28,9 +28,9 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
     };
     let pgid = Pid::from_raw(pid as i32);
     // Kills the group when this attempt ends, and also when it is dropped half-way (the run
-    // stopped on an error, dagrun panicked): no task process outlives its attempt. The reaper
-    // already knows the group: the child registered it before its exec.
+    // stopped on an error, dagrun panicked): no task process outlives its attempt.
     let _group = KillGroupOnDrop(pgid);
+    super::reaper::register(pgid.as_raw());
     let timeout = super::expiry(a.timeout);
     tokio::pin!(timeout);
     let end = tokio::select! {
@@ -103,28 +103,17 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     if let Some(dir) = &a.workdir {
         cmd.current_dir(dir);
     }
-    let Some(reaper) = super::reaper::fd() else {
+    let Some(token) = super::reaper::token() else {
         return Err(AttemptEnd::NotStarted(
             "the reaper that kills tasks if dagrun dies is not running".into(),
         ));
     };
-    // SAFETY: the closure runs in the forked child before exec and makes only async-signal-safe
-    // calls (setpgid, getpid, sigaction, write), allocating nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            super::reaper::announce(reaper)?;
-            // dagrun ignores SIGXFSZ for itself (see `cli::main`); the task gets the default.
-            nix::sys::signal::signal(Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigDfl)?;
-            Ok(())
-        });
-    }
+    // Marks the task's processes for the reaper, should dagrun die before registering it.
+    cmd.env(super::reaper::ENV, token);
     cmd.spawn().map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such program".to_owned(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-            _ if e.raw_os_error() == Some(nix::libc::EPIPE) => {
-                "the reaper that kills tasks if dagrun dies is gone, so no task may start".to_owned()
-            }
             // Linux passes at most 128 KiB as one argument or one environment variable.
             _ if e.raw_os_error() == Some(nix::libc::E2BIG) => {
                 "the command or one environment value is too long for the system to pass to a \

@@ -2,13 +2,18 @@
 //! it is killed outright (SIGKILL, OOM killer), when it cannot clean up itself.
 //!
 //! dagrun starts it once per run, in a process group of its own (so a terminal's Ctrl-C does
-//! not reach it), with a pipe as its stdin. A task registers its own group: between fork and
-//! exec, the child writes `+PGID` to that pipe (see `announce`), so the group is known before
-//! the task's program runs, and the reaper cannot miss it: the forked child holds a copy of the
-//! pipe's write end until its exec closes it, so the reaper's EOF comes after the registration
-//! even when dagrun is killed that very moment. dagrun writes `-PGID` when the group is gone.
-//! When the pipe reaches EOF — dagrun exited or died — the reaper SIGKILLs every group still
-//! registered and exits. A normal exit registers nothing left over.
+//! not reach it), with a pipe as its stdin and a token of the run as its argument. dagrun writes
+//! `+PGID` when a task's group starts and `-PGID` when it is gone. When the pipe reaches EOF —
+//! dagrun exited or died — the reaper SIGKILLs every group still registered and exits.
+//!
+//! A task started a moment before dagrun is killed may not be registered yet, so every task
+//! also carries the token in its environment (`DAGRUN_REAPER`), and at EOF the reaper kills the
+//! group of every process that has it. That leaves no window: a task's process holds a copy of
+//! the pipe's write end from its fork until its exec closes it (the pipe is close-on-exec), so
+//! the EOF can only come once every task process has exec'd with the token in its environment
+//! and its own process group set. Tasks are still started with `posix_spawn` (no code runs
+//! between fork and exec), which keeps a task's start as cheap as a shell's.
+//!
 //! Likewise `dPATH` / `uPATH` register and unregister the SSH executor's private control
 //! directory, which the reaper removes if dagrun could not (its masters exit on their own).
 
@@ -16,13 +21,15 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 static PIPE: OnceLock<Mutex<ChildStdin>> = OnceLock::new();
-static PIPE_FD: OnceLock<RawFd> = OnceLock::new();
+static TOKEN: OnceLock<String> = OnceLock::new();
+
+/// The environment variable that marks a task of this run.
+pub const ENV: &str = "DAGRUN_REAPER";
 
 /// Starts the reaper for this process. Without it, a kill -9 of dagrun would leave tasks
 /// running, so no task may start: the error says why, and the caller starts nothing.
@@ -31,8 +38,12 @@ pub fn start() -> Result<(), String> {
         return Ok(());
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find dagrun's own program: {e}"))?;
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let token = format!("{}-{nanos}", std::process::id());
     let mut child = std::process::Command::new(exe)
         .arg("__reaper")
+        .arg(&token)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -40,60 +51,16 @@ pub fn start() -> Result<(), String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdin = child.stdin.take().ok_or("it has no input pipe")?;
-    let _ = PIPE_FD.set(stdin.as_raw_fd());
     let _ = PIPE.set(Mutex::new(stdin));
+    let _ = TOKEN.set(token);
     // Not waited for: it outlives dagrun by design and init reaps it.
     std::mem::forget(child);
     Ok(())
 }
 
-/// The reaper's pipe, for `announce` in a child about to exec a task; `None` without a reaper.
-pub fn fd() -> Option<RawFd> {
-    PIPE_FD.get().copied()
-}
-
-/// Registers the calling process's group with the reaper. Meant for a forked child between
-/// fork and exec, so it only formats into a stack buffer and makes one `write(2)`: a line that
-/// short is written whole (a pipe write of at most `PIPE_BUF` bytes is atomic), never
-/// interleaved with dagrun's own lines. Fails when the reaper is gone: then the task must not
-/// run, as nothing would kill it if dagrun died.
-pub fn announce(fd: RawFd) -> std::io::Result<()> {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
-    // Its own group, whatever the caller's order of steps: the group id is then this pid.
-    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-    let mut buf = [0u8; 24];
-    let mut digits = [0u8; 12];
-    let mut n = nix::unistd::getpid().as_raw().unsigned_abs();
-    let mut k = 0;
-    loop {
-        digits[k] = b'0' + (n % 10) as u8;
-        k += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf[0] = b'+';
-    for j in 0..k {
-        buf[1 + j] = digits[k - 1 - j];
-    }
-    buf[1 + k] = b'\n';
-    let line = &buf[..k + 2];
-    // A reaper that is gone must fail the write, not kill the child with SIGPIPE.
-    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    // SAFETY: setting "ignore" runs no handler code; the old disposition is put back below.
-    let old = unsafe { sigaction(Signal::SIGPIPE, &ignore) }?;
-    // SAFETY: a plain write(2) of a stack buffer to a descriptor this process holds.
-    let wrote = unsafe { nix::libc::write(fd, line.as_ptr().cast(), line.len()) };
-    // SAFETY: as above, restoring what was there.
-    unsafe { sigaction(Signal::SIGPIPE, &old) }?;
-
-    if wrote == line.len() as isize {
-        Ok(())
-    } else {
-        // Only an errno crosses from the child to `spawn`: EPIPE is read there as "no reaper".
-        Err(std::io::Error::from_raw_os_error(nix::libc::EPIPE))
-    }
+/// The token tasks carry in `DAGRUN_REAPER`; `None` without a reaper.
+pub fn token() -> Option<&'static str> {
+    TOKEN.get().map(String::as_str)
 }
 
 fn send(line: String) {
@@ -102,6 +69,10 @@ fn send(line: String) {
             let _ = w.write_all(line.as_bytes());
         }
     }
+}
+
+pub fn register(pgid: i32) {
+    send(format!("+{pgid}\n"));
 }
 
 pub fn unregister(pgid: i32) {
@@ -124,7 +95,7 @@ fn removable(dir: &std::path::Path) -> bool {
 }
 
 /// The reaper's main loop (`dagrun __reaper`).
-pub fn serve() -> u8 {
+pub fn serve(token: Option<&str>) -> u8 {
     // Stray terminal signals must not end the reaper before its parent.
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGPIPE] {
         // SAFETY: setting a signal's disposition to "ignore" runs no handler code.
@@ -166,8 +137,35 @@ pub fn serve() -> u8 {
     for pgid in live {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
+    // Tasks not registered yet: every process that carries this run's token, by its group.
+    if let Some(token) = token {
+        for pgid in marked_groups(token) {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    }
     for dir in dirs.iter().filter(|d| removable(d)) {
         let _ = std::fs::remove_dir_all(dir);
     }
     0
+}
+
+/// The process groups of the processes whose environment holds `DAGRUN_REAPER=<token>`.
+fn marked_groups(token: &str) -> HashSet<i32> {
+    let want = format!("{ENV}={token}");
+    let own = nix::unistd::getpgrp().as_raw();
+    let mut groups = HashSet::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return groups };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if !env.split(|&b| b == 0).any(|v| v == want.as_bytes()) {
+            continue;
+        }
+        if let Ok(g) = nix::unistd::getpgid(Some(Pid::from_raw(pid))) {
+            if g.as_raw() > 1 && g.as_raw() != own {
+                groups.insert(g.as_raw());
+            }
+        }
+    }
+    groups
 }

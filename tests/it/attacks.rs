@@ -96,8 +96,16 @@ fn a_task_started_just_before_a_kill_9_never_outlives_dagrun() {
         let mut child = spawn_plain(d, &flow);
         let _out = read_until(&mut child, "start    t");
         let dagrun_pid = child.id() as i32;
-        let reapers: Vec<i32> =
-            children_of(dagrun_pid).into_iter().filter(|&p| cmdline(p).contains("__reaper")).collect();
+        let started = std::time::Instant::now();
+        let reapers: Vec<i32> = loop {
+            let r: Vec<i32> =
+                children_of(dagrun_pid).into_iter().filter(|&p| cmdline(p).contains("__reaper")).collect();
+            if !r.is_empty() {
+                break r;
+            }
+            assert!(started.elapsed() < LIMIT, "round {round}: dagrun has no reaper");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
         assert_eq!(reapers.len(), 1, "round {round}: dagrun has one reaper");
         kill(Pid::from_raw(dagrun_pid), Signal::SIGKILL).unwrap();
         child.wait().unwrap();
