@@ -119,6 +119,21 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// "did you mean" for a misspelt name: the closest candidate, if it is close enough.
+/// Adds "did you mean" to serde's `unknown field `afer`, expected one of `cmd`, `after`, …`
+/// (and `unknown variant …`), picking the closest of the names it lists.
+pub fn with_suggestion(msg: String) -> String {
+    let Some(rest) = msg.strip_prefix("unknown field `").or_else(|| msg.strip_prefix("unknown variant `"))
+    else {
+        return msg;
+    };
+    let Some((name, expected)) = rest.split_once('`') else { return msg };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match suggest(name, candidates.iter().copied()) {
+        Some(best) if best != name => format!("{msg} (did you mean `{best}`?)"),
+        _ => msg,
+    }
+}
+
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
@@ -133,6 +148,24 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_fields_and_variants_get_a_suggestion() {
+        let m = |s: &str| with_suggestion(s.to_owned());
+        assert_eq!(
+            m("unknown field `afer`, expected one of `cmd`, `after`, `timeout`"),
+            "unknown field `afer`, expected one of `cmd`, `after`, `timeout` (did you mean `after`?)"
+        );
+        assert!(
+            m("unknown field `timout`, expected one of `cmd`, `after`, `timeout`")
+                .ends_with("(did you mean `timeout`?)")
+        );
+        assert_eq!(
+            m("unknown field `zzz`, expected one of `cmd`"),
+            "unknown field `zzz`, expected one of `cmd`"
+        );
+        assert_eq!(m("something else"), "something else");
+    }
 
     #[test]
     fn line_col_counts_from_one() {

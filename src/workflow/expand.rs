@@ -651,7 +651,12 @@ impl<'a> Expander<'a> {
                     Some(w) => w,
                     None => bad!(
                         "when",
-                        format!("`{s}` is not one of `success`, `failure`, `always`"),
+                        format!(
+                            "`{s}` is not one of `success`, `failure`, `always`{}",
+                            crate::diag::suggest(&s, ["success", "failure", "always"])
+                                .map(|b| format!(" (did you mean `{b}`?)"))
+                                .unwrap_or_default()
+                        ),
                         When::Success
                     ),
                 },

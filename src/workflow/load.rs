@@ -130,7 +130,8 @@ pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpe
             }
             _ => (None, message),
         };
-        let mut d = Diagnostic::new(file, format!("{prefix}{message}")).at(pos);
+        let mut d =
+            Diagnostic::new(file, format!("{prefix}{}", crate::diag::with_suggestion(message))).at(pos);
         d.field = field;
         return Err(vec![d]);
     }
@@ -140,6 +141,9 @@ pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpe
             d.line = pos.map(|p| p.0);
             d.column = pos.map(|p| p.1);
         }
+    }
+    for d in &mut diags {
+        d.message = crate::diag::with_suggestion(std::mem::take(&mut d.message));
     }
     Err(diags)
 }

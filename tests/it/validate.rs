@@ -551,3 +551,22 @@ fn a_syntax_error_in_a_big_file_is_located() {
         assert!(err.contains("1 problem found"), "case {i}: {err}");
     }
 }
+
+#[test]
+fn misspelled_fields_and_when_values_get_a_did_you_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = crate::common::write(
+        d,
+        "flow.yaml",
+        "tasks:\n  a: {cmd: x, timout: 5s}\n  b: {cmd: x, when: allways}\n",
+    );
+    let out = crate::common::dagrun().arg("validate").arg(&flow).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("unknown field `timout`") && err.contains("(did you mean `timeout`?)"), "{err}");
+    let flow = crate::common::write(d, "when.yaml", "tasks:\n  b: {cmd: x, when: allways}\n");
+    let out = crate::common::dagrun().arg("validate").arg(&flow).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`allways` is not one of") && err.contains("(did you mean `always`?)"), "{err}");
+}
