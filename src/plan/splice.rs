@@ -52,7 +52,19 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
     let gid = plan.task(generator).id.clone();
     let depth = plan.task(generator).depth;
     let file = format!("output of `{gid}`");
-    let spec = load::parse(&file, Format::Yaml, output)?;
+    let spec = load::parse(&file, Format::Yaml, output).map_err(|mut diags| {
+        // Stray output (an `echo` of progress) makes the document something else entirely.
+        for d in &mut diags {
+            if d.message.starts_with("a workflow must be a mapping") || d.message.contains("invalid type: ") {
+                let found = d.message.split(", expected").next().unwrap_or_default().to_owned();
+                d.message = format!(
+                    "this is not a task document ({found}); a generator's stdout must hold only \
+                     `{{tasks: ...}}` in YAML or JSON, so print anything else (progress, logs) to stderr"
+                );
+            }
+        }
+        diags
+    })?;
     let mut diags = Vec::new();
     let mut not_tasks = Vec::new();
     for (field, present) in [

@@ -862,3 +862,24 @@ fn the_generator_example_finds_its_parts_at_run_time() {
         assert_eq!(report, format!("{lines} lines in {parts} parts\n"));
     }
 }
+
+#[test]
+fn stray_output_from_a_generator_says_to_log_to_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = crate::common::write(
+        d,
+        "flow.yaml",
+        "tasks:\n  g: {generator: true, cmd: 'echo starting; echo tasks:; echo \"  a: {cmd: x}\"'}\n",
+    );
+    let out = crate::common::dagrun()
+        .current_dir(d)
+        .args(["run", "--progress", "plain"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("this is not a task document") && err.contains("to stderr"), "{err}");
+    assert!(!err.contains("WorkflowSpec"), "an internal type name: {err}");
+}
