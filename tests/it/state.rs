@@ -562,12 +562,26 @@ fn the_summary_says_how_to_continue_only_when_something_is_left() {
 
 #[test]
 fn status_after_a_kill_counts_the_time_the_killed_run_ran() {
+    // `a` takes a known time (its own sleep, not the test's), so the killed run's span is at
+    // least that.
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let state = killed_mid_run(d);
+    let flow = write(
+        d,
+        "flow.yaml",
+        &format!(
+            "env:\n  DIR: \"{}\"\ntasks:\n  a: {{cmd: 'sleep 0.3'}}\n  b: {{after: [a], cmd: 'touch \"$DIR/started\"; sleep 1000'}}\n",
+            d.display()
+        ),
+    );
+    let mut child = spawn_run(d, &flow);
+    wait_for_file(&d.join("started"));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let state = d.join("st/state.json");
     let json = status_json(d, &state);
     let secs = json["elapsed_secs"].as_f64().unwrap();
-    assert!(secs > 0.0, "a killed run ran for no time: {json}");
+    assert!(secs >= 0.3, "a killed run ran for {secs} s: {json}");
     let text = status_text(d, &state);
     assert!(!text.contains("time spent running: 0.00s"), "{text}");
 }
