@@ -376,33 +376,24 @@ impl Lock {
             &lpath,
         )
         .with_context(|| format!("cannot open lock file `{}`", lpath.display()))?;
-        let waited = std::time::Instant::now();
-        loop {
-            let l = whole_file_lock(nix::libc::F_WRLCK);
-            match nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&l)) {
-                Ok(_) => {
-                    file.set_len(0)?;
-                    writeln!(file, "{}", std::process::id())?;
-                    return Ok(Lock { _file: file });
-                }
-                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
-                    if let Some(pid) = read_pid(&lpath) {
-                        bail!(
-                            "state file `{}` is in use by a running dagrun (process {pid})",
-                            state.display()
-                        )
-                    }
-                    if waited.elapsed() > PID_WAIT {
-                        bail!(
-                            "state file `{}` is in use by another process, which holds `{}` without naming itself",
-                            state.display(),
-                            lpath.display()
-                        )
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => bail!("cannot lock `{}`: {e}", lpath.display()),
+        let l = whole_file_lock(nix::libc::F_WRLCK);
+        match nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&l)) {
+            Ok(_) => {
+                file.set_len(0)?;
+                writeln!(file, "{}", std::process::id())?;
+                Ok(Lock { _file: file })
             }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => match wait_for_pid(&lpath) {
+                Some(pid) => {
+                    bail!("state file `{}` is in use by a running dagrun (process {pid})", state.display())
+                }
+                None => bail!(
+                    "state file `{}` is in use by another process, which holds `{}` without naming itself",
+                    state.display(),
+                    lpath.display()
+                ),
+            },
+            Err(e) => bail!("cannot lock `{}`: {e}", lpath.display()),
         }
     }
 }
@@ -425,9 +416,15 @@ pub fn holder(state: &Path) -> Option<u32> {
     if l.l_type == nix::libc::F_UNLCK as i16 {
         return None;
     }
+    wait_for_pid(&lpath)
+}
+
+/// The pid in a lock file that is held: its holder writes it right after taking the lock, so
+/// an empty file is waited for, up to `PID_WAIT`.
+fn wait_for_pid(lpath: &Path) -> Option<u32> {
     let waited = std::time::Instant::now();
     loop {
-        if let Some(pid) = read_pid(&lpath) {
+        if let Some(pid) = read_pid(lpath) {
             return Some(pid);
         }
         if waited.elapsed() > PID_WAIT {
