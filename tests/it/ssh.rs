@@ -332,17 +332,24 @@ fn assert_tree_gone(pid: i32, child: i32, pgid: i32) {
     assert!(!alive(child), "the remote TERM-ignoring child {child} survived dagrun");
 }
 
-#[test]
-fn timeout_kills_the_remote_tree_including_a_term_ignoring_child() {
-    let farm = Farm::new(&["127.0.0.1"]);
-    let flow = stubborn_flow(&farm, "    timeout: 1s\n");
-    let mut child = farm.spawn(&["run", "--progress", "plain"], &flow);
-    let (pid, bg, pgid) = stubborn_pids(&farm);
+/// Runs `flow` (one task with `timeout: 1s`) to its end and checks it timed out and its whole
+/// remote tree is gone; returns dagrun's stderr.
+fn times_out_leaving_nothing(farm: &Farm, flow: &Path) -> String {
+    let mut child = farm.spawn(&["run", "--progress", "plain"], flow);
+    let (pid, bg, pgid) = stubborn_pids(farm);
     let status = wait_exit(&mut child, LIMIT);
     let err = farm.stderr();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("timed out after 1s"), "{err}");
     assert_tree_gone(pid, bg, pgid);
+    err
+}
+
+#[test]
+fn timeout_kills_the_remote_tree_including_a_term_ignoring_child() {
+    let farm = Farm::new(&["127.0.0.1"]);
+    let flow = stubborn_flow(&farm, "    timeout: 1s\n");
+    let err = times_out_leaving_nothing(&farm, &flow);
     assert!(farm.dir().join("got-term").exists(), "the task got TERM before KILL");
     let state = load_state(&farm.state());
     assert_eq!(state.tasks["slow"].status, Status::Failed);
@@ -362,13 +369,7 @@ fn timeout_kills_a_term_ignoring_child_whose_shell_died_of_the_term() {
     let farm = Farm::new(&["127.0.0.1"]);
     let body: String = SHELL_DIES.lines().map(|l| format!("      {l}\n")).collect();
     let flow = farm.flow("", &format!("  slow:\n    executor: farm\n    timeout: 1s\n    cmd: |\n{body}"));
-    let mut child = farm.spawn(&["run", "--progress", "plain"], &flow);
-    let (pid, bg, pgid) = stubborn_pids(&farm);
-    let status = wait_exit(&mut child, LIMIT);
-    let err = farm.stderr();
-    assert_eq!(status.code(), Some(1), "{err}");
-    assert!(err.contains("timed out after 1s"), "{err}");
-    assert_tree_gone(pid, bg, pgid);
+    times_out_leaving_nothing(&farm, &flow);
 }
 
 /// Starts the stubborn task, sends SIGINT with `send`, and checks dagrun waited for the remote
