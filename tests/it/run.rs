@@ -768,3 +768,19 @@ fn status_or_resume_of_a_workflow_file_names_its_state() {
         );
     }
 }
+
+#[test]
+fn slots_set_in_the_workflow_still_cap_dash_j() {
+    // With `slots: 1`, `-j 4` must not run two tasks at once: each task takes a directory as a
+    // lock and fails if another holds it.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = write(
+        d,
+        "flow.yaml",
+        "executors:\n  local: {type: local, slots: 1}\ntasks:\n  w:\n    matrix: {i: [1, 2, 3, 4]}\n    cmd: 'mkdir held || exit 1; sleep 0.05; rmdir held'\n",
+    );
+    let out =
+        dagrun().current_dir(d).args(["run", "--progress", "none", "-j", "4"]).arg(&flow).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
