@@ -108,6 +108,33 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Most problems a list is put in file order for; a longer list stays in the order found
+/// (finding the tasks of a long list would cost more than it helps).
+const ORDERED: usize = 500;
+
+/// Puts `diags` in the order of the file: by line, a problem without one at its task's line
+/// (`locate`), problems of the whole file first. The order found stays among equals.
+pub fn in_file_order(diags: &mut [Diagnostic], locate: impl Fn(&str) -> Option<(usize, usize)>) {
+    if diags.len() < 2 || diags.len() > ORDERED {
+        return;
+    }
+    let mut lines: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let keys: Vec<usize> = diags
+        .iter()
+        .map(|d| match (d.line, &d.task) {
+            (Some(line), _) => line,
+            (None, Some(task)) => {
+                *lines.entry(task.as_str()).or_insert_with(|| locate(task).map_or(usize::MAX, |p| p.0))
+            }
+            (None, None) => 0,
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..diags.len()).collect();
+    order.sort_by_key(|&i| keys[i]);
+    let sorted: Vec<Diagnostic> = order.iter().map(|&i| diags[i].clone()).collect();
+    diags.clone_from_slice(&sorted);
+}
+
 /// Converts a byte offset into a 1-based (line, column), counting columns in characters.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -14,11 +14,14 @@ use std::ops::Range;
 /// How many "did you mean" searches one load may do (each scans every name).
 const SUGGESTIONS: usize = 50;
 
+/// Builds the plan of an expanded workflow. `skipped` names tasks left out for problems
+/// already reported: a dependency on one of them is not an unknown task.
 pub fn build(
     file: &str,
     format: Format,
     source: Source,
     ex: Expanded,
+    skipped: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Plan> {
     let Expanded { name, params, env, executors, tasks, after, bases, defaults, max_tasks } = ex;
@@ -72,7 +75,8 @@ pub fn build(
         }
     }
 
-    let resolver = Resolver { tasks: &tasks, index: &index, by_base: &by_base };
+    let skipped: std::collections::HashSet<&str> = skipped.iter().map(String::as_str).collect();
+    let resolver = Resolver { tasks: &tasks, index: &index, by_base: &by_base, skipped: &skipped };
     let deps = match resolver.all(&after) {
         Some(deps) => deps,
         None => resolver.reporting(file, &after, &bases, &locate, diags),
@@ -102,6 +106,7 @@ pub fn build(
         }
     };
     if !diags.is_empty() {
+        crate::diag::in_file_order(diags, |task| locate_task(&source.text, format, task));
         return None;
     }
     Some(Plan {
@@ -134,6 +139,7 @@ struct Resolver<'a> {
     tasks: &'a [Task],
     index: &'a IdIndex,
     by_base: &'a ByBase<'a>,
+    skipped: &'a std::collections::HashSet<&'a str>,
 }
 
 impl Resolver<'_> {
@@ -219,13 +225,21 @@ impl Resolver<'_> {
         let mut deps = Adjacency::with_capacity(n, after.entries());
         let mut d: Vec<u32> = Vec::new();
         let mut suggestions = 0;
+        // A mistake a matrix repeats is one problem: by (base name, place in `after`), the
+        // problem reported and how many more instances have it.
+        let mut repeated: HashMap<(&str, usize), (usize, usize)> = HashMap::new();
         for i in 0..after.len() {
             let t = &tasks[i];
             d.clear();
-            for a in after.get(i) {
-                if self.resolve(a, &mut d) {
+            for (k, a) in after.get(i).enumerate() {
+                if self.resolve(a, &mut d) || names_skipped(self.skipped, a) {
                     continue;
                 }
+                if let Some((_, more)) = repeated.get_mut(&(&*t.base, k)) {
+                    *more += 1;
+                    continue;
+                }
+                repeated.insert((&*t.base, k), (diags.len(), 0));
                 let hint = if suggestions < SUGGESTIONS {
                     suggestions += 1;
                     suggest(
@@ -252,6 +266,13 @@ impl Resolver<'_> {
             d.sort_unstable();
             d.dedup();
             if let Ok(k) = d.binary_search(&(i as u32)) {
+                d.remove(k);
+                if let Some((_, more)) = repeated.get_mut(&(&*t.base, usize::MAX)) {
+                    *more += 1;
+                    deps.push(&d);
+                    continue;
+                }
+                repeated.insert((&*t.base, usize::MAX), (diags.len(), 0));
                 let pos = locate(&t.base, diags.len());
                 diags.push(
                     Diagnostic::new(file, format!("`{}` depends on itself", t.id))
@@ -259,12 +280,22 @@ impl Resolver<'_> {
                         .field("after")
                         .at(pos),
                 );
-                d.remove(k);
             }
             deps.push(&d);
         }
+        for ((base, _), (at, more)) in repeated {
+            if more > 0 {
+                let s = if more == 1 { "" } else { "s" };
+                diags[at].message.push_str(&format!("; the same in {more} more instance{s} of `{base}`"));
+            }
+        }
         deps
     }
+}
+
+/// Whether `entry` names a task in `skipped`, or an instance of one.
+pub(super) fn names_skipped(skipped: &std::collections::HashSet<&str>, entry: &str) -> bool {
+    !skipped.is_empty() && skipped.contains(entry.split_once('[').map_or(entry, |(base, _)| base))
 }
 
 /// Kahn's algorithm, taking ready tasks in index order so the order follows the file.

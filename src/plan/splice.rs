@@ -52,7 +52,7 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
     let gid = plan.task(generator).id.clone();
     let depth = plan.task(generator).depth;
     let file = format!("output of `{gid}`");
-    let spec = load::parse(&file, Format::Yaml, output).map_err(|mut diags| {
+    let (spec, partial) = load::parse_partial(&file, Format::Yaml, output).map_err(|mut diags| {
         // Stray output (an `echo` of progress) makes the document something else entirely.
         for d in &mut diags {
             if d.message.starts_with("a workflow must be a mapping") || d.message.contains("invalid type: ") {
@@ -65,7 +65,12 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
         }
         diags
     })?;
-    let mut diags = Vec::new();
+    let mut diags = partial.diags;
+    for d in &mut diags {
+        if let Some(t) = &mut d.task {
+            *t = format!("{gid}/{t}");
+        }
+    }
     let mut not_tasks = Vec::new();
     for (field, present) in [
         ("name", spec.name.is_some()),
@@ -88,7 +93,7 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
             format!("a generator's output defines only `tasks`; remove {}", not_tasks.join(", ")),
         ));
     }
-    if spec.tasks.is_empty() {
+    if spec.tasks.is_empty() && partial.broken.is_empty() {
         return if diags.is_empty() { Ok(old..old) } else { Err(diags) };
     }
     if depth >= MAX_DEPTH {
@@ -115,8 +120,12 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
     let Expanded { tasks, after, bases, .. } = ex.expand_fragment(&spec.tasks, &defaults, plan);
     let mut diags = ex.diags;
 
-    let (deps, sinks) = resolve(plan, generator, &file, &ns, &tasks, &after, &bases, &mut diags);
+    let skipped: std::collections::HashSet<&str> = partial.broken.iter().map(String::as_str).collect();
+    let (deps, sinks) = resolve(plan, generator, &file, &ns, &tasks, &after, &bases, &skipped, &mut diags);
     if !diags.is_empty() {
+        crate::diag::in_file_order(&mut diags, |task| {
+            load::locate_task(output, Format::Yaml, task.strip_prefix(ns.as_str()).unwrap_or(task))
+        });
         return Err(diags);
     }
     let mut tasks = tasks;
@@ -139,6 +148,7 @@ fn resolve(
     tasks: &[Task],
     after: &AfterLists,
     bases: &[(std::sync::Arc<str>, Range<usize>)],
+    skipped: &std::collections::HashSet<&str>,
     diags: &mut Vec<Diagnostic>,
 ) -> (Vec<Vec<u32>>, Vec<u32>) {
     let old = plan.len() as u32;
@@ -175,6 +185,8 @@ fn resolve(
                 .get(a)
             {
                 outside.extend(v);
+            } else if super::build::names_skipped(skipped, a) {
+                // A broken sibling, already reported.
             } else {
                 let names = bases.iter().filter_map(|(b, _)| b.strip_prefix(ns));
                 let hint = suggest(a, names).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();

@@ -77,12 +77,35 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
     })
 }
 
+/// A workflow parsed with its broken tasks left out: the problems those tasks have, and their
+/// names, so the checks after parsing still run on every other task and do not call a
+/// dependency on a broken task unknown.
+#[derive(Debug, Default)]
+pub struct Partial {
+    pub diags: Vec<Diagnostic>,
+    pub broken: Vec<String>,
+}
+
 /// Parses `text` as a workflow, reporting every schema problem it can find.
 pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
+    match parse_partial(file, format, text)? {
+        (spec, p) if p.diags.is_empty() => Ok(spec),
+        (_, p) => Err(p.diags),
+    }
+}
+
+/// Like `parse`, but a task whose own fields are broken is reported and left out, and the
+/// rest of the workflow is returned for the later checks. Fails outright when what is broken
+/// is the document or its top level (params, executors...), which every task depends on.
+pub fn parse_partial(
+    file: &str,
+    format: Format,
+    text: &str,
+) -> Result<(WorkflowSpec, Partial), Vec<Diagnostic>> {
     precheck(file, format, text)?;
     if format == Format::Yaml && text.len() >= split::MIN_BYTES {
         match split::parse(text, split::PIECE_BYTES) {
-            Ok(spec) => return Ok(spec),
+            Ok(spec) => return Ok((spec, Partial::default())),
             // It reports what the whole document would, having parsed a fraction of it (and
             // cannot parse: if it did, the whole document is parsed below).
             Err(StepAside::SyntaxError(view)) => {
@@ -91,11 +114,22 @@ pub fn parse(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec
             Err(StepAside::Whole) => {}
         }
     }
-    parse_whole(file, format, text)
+    parse_whole_partial(file, format, text)
 }
 
 /// Parses `text` as one document, reporting every schema problem it can find.
 pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpec, Vec<Diagnostic>> {
+    match parse_whole_partial(file, format, text)? {
+        (spec, p) if p.diags.is_empty() => Ok(spec),
+        (_, p) => Err(p.diags),
+    }
+}
+
+fn parse_whole_partial(
+    file: &str,
+    format: Format,
+    text: &str,
+) -> Result<(WorkflowSpec, Partial), Vec<Diagnostic>> {
     let first = match format {
         Format::Yaml => serde_yaml::from_str::<WorkflowSpec>(text).map_err(|e| {
             let pos = e.location().map(|l| (l.line(), l.column()));
@@ -107,7 +141,7 @@ pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpe
         }),
     };
     let (message, pos) = match first {
-        Ok(spec) => return Ok(spec),
+        Ok(spec) => return Ok((spec, Partial::default())),
         Err(err) => err,
     };
     // Re-read generically to report the problems of every task, not only the first.
@@ -115,7 +149,10 @@ pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpe
         Format::Yaml => serde_yaml::from_str(text).ok(),
         Format::Toml => toml::from_str(text).ok(),
     };
-    let mut diags = generic.map(|v| schema_problems(file, format, text, v)).unwrap_or_default();
+    let (mut diags, rest) = match generic {
+        Some(v) => schema_problems(file, format, text, v),
+        None => (Vec::new(), None),
+    };
     if diags.is_empty() {
         let prefix = if pos.is_some() { "" } else { "invalid workflow: " };
         // serde_yaml writes the path first (`tasks.a.env: ...`): make it the field.
@@ -145,7 +182,10 @@ pub fn parse_whole(file: &str, format: Format, text: &str) -> Result<WorkflowSpe
     for d in &mut diags {
         d.message = crate::diag::with_suggestion(std::mem::take(&mut d.message));
     }
-    Err(diags)
+    match rest {
+        Some((spec, broken)) => Ok((spec, Partial { diags, broken })),
+        None => Err(diags),
+    }
 }
 
 /// The problems found before parsing: an empty file, characters YAML does not allow, nesting
@@ -278,22 +318,36 @@ fn strip_yaml_position(msg: &str) -> String {
     out
 }
 
-/// Checks the top level and each task of a generically parsed document separately.
-fn schema_problems(file: &str, format: Format, text: &str, mut doc: serde_yaml::Value) -> Vec<Diagnostic> {
+/// The workflow without its broken tasks, and their names.
+type Rest = Option<(WorkflowSpec, Vec<String>)>;
+
+/// Checks the top level and each task of a generically parsed document separately. When only
+/// tasks are broken, also gives the workflow without them.
+fn schema_problems(
+    file: &str,
+    format: Format,
+    text: &str,
+    mut doc: serde_yaml::Value,
+) -> (Vec<Diagnostic>, Rest) {
     let mut diags = Vec::new();
     let Some(map) = doc.as_mapping_mut() else {
-        return vec![Diagnostic::new(file, "a workflow must be a mapping with a `tasks` table")];
+        return (vec![Diagnostic::new(file, "a workflow must be a mapping with a `tasks` table")], None);
     };
     let tasks = map.remove("tasks");
     let top: Result<WorkflowSpec, _> =
         serde_path_to_error::deserialize(serde_yaml::Value::Mapping(map.clone()));
+    let mut top_ok = true;
     if let Err(e) = top {
+        top_ok = false;
         let path = e.path().to_string();
         let field = (path != ".").then(|| path.clone());
         let mut d = Diagnostic::new(file, e.inner().to_string());
         d.field = field;
         diags.push(d);
     }
+    let mut good = serde_yaml::Mapping::new();
+    let mut broken = Vec::new();
+    let mut names_ok = true;
     match tasks {
         None => {}
         Some(serde_yaml::Value::Null) => {
@@ -307,6 +361,7 @@ fn schema_problems(file: &str, format: Format, text: &str, mut doc: serde_yaml::
                     serde_yaml::Value::Number(n) => n.to_string(),
                     serde_yaml::Value::Bool(b) => b.to_string(),
                     other => {
+                        names_ok = false;
                         diags.push(Diagnostic::new(
                             file,
                             format!("task names must be strings, found {}", describe(&other)),
@@ -314,23 +369,41 @@ fn schema_problems(file: &str, format: Format, text: &str, mut doc: serde_yaml::
                         continue;
                     }
                 };
-                if let Err(e) = serde_path_to_error::deserialize::<_, TaskSpec>(spec) {
-                    let path = e.path().to_string();
-                    let mut d = Diagnostic::new(file, e.inner().to_string()).task(&name);
-                    if path != "." {
-                        d.field = Some(path);
+                match serde_path_to_error::deserialize::<_, TaskSpec>(spec.clone()) {
+                    Ok(_) => {
+                        good.insert(serde_yaml::Value::String(name), spec);
                     }
-                    d = d.at(locate_task(text, format, &name));
-                    diags.push(d);
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        let mut d = Diagnostic::new(file, e.inner().to_string()).task(&name);
+                        if path != "." {
+                            d.field = Some(path);
+                        }
+                        // Without a position of its own the problem is at the task's key.
+                        d = d.at(locate_task(text, format, &name));
+                        diags.push(d);
+                        broken.push(name);
+                    }
                 }
             }
         }
-        Some(other) => diags.push(
-            Diagnostic::new(file, format!("`tasks` must be a table of tasks, found {}", describe(&other)))
+        Some(other) => {
+            names_ok = false;
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    format!("`tasks` must be a table of tasks, found {}", describe(&other)),
+                )
                 .field("tasks"),
-        ),
+            )
+        }
     }
-    diags
+    if !top_ok || !names_ok || broken.is_empty() {
+        return (diags, None);
+    }
+    map.insert("tasks".into(), serde_yaml::Value::Mapping(good));
+    let rest = serde_yaml::from_value::<WorkflowSpec>(doc).ok().map(|spec| (spec, broken));
+    (diags, rest)
 }
 
 fn describe(v: &serde_yaml::Value) -> &'static str {

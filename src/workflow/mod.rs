@@ -64,8 +64,8 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
     // and any problem, goes the whole-document way, which gives every message.
     let fast = (format == Format::Yaml && text.len() >= split::MIN_BYTES)
         .then(|| split::expand(&file, path, &text, opts, split::PIECE_BYTES));
-    let (expanded, mut diags) = match fast {
-        Some(Ok(expanded)) => (expanded, Vec::new()),
+    let (expanded, mut diags, skipped) = match fast {
+        Some(Ok(expanded)) => (expanded, Vec::new(), Vec::new()),
         // Reports what the whole document would, having parsed a fraction of it (and cannot
         // parse: if it did, the whole document is parsed below).
         Some(Err(split::StepAside::SyntaxError(view))) => match load::parse_whole(&file, format, &view) {
@@ -75,7 +75,7 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
         _ => parse_and_expand(&file, path, format, &text, opts)?,
     };
     let source = Source { path: path.to_path_buf(), text };
-    let mut plan = plan::build(&file, format, source, expanded, &mut diags);
+    let mut plan = plan::build(&file, format, source, expanded, &skipped, &mut diags);
     if !diags.is_empty() {
         return Err(LoadError::Invalid(diags));
     }
@@ -85,25 +85,26 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
     }
 }
 
-/// Parses the whole document, then expands it.
+/// Parses the whole document, then expands it: every task but those whose own fields are
+/// broken (reported, and named in the third part of the result).
 fn parse_and_expand(
     file: &str,
     path: &Path,
     format: Format,
     text: &str,
     opts: &LoadOptions,
-) -> Result<(expand::Expanded, Vec<Diagnostic>), LoadError> {
-    let spec = load::parse(file, format, text).map_err(LoadError::Invalid)?;
-    let mut diags = Vec::new();
+) -> Result<(expand::Expanded, Vec<Diagnostic>, Vec<String>), LoadError> {
+    let (spec, partial) = load::parse_partial(file, format, text).map_err(LoadError::Invalid)?;
+    let mut diags = partial.diags;
     let name = workflow_name(file, path, &spec, &mut diags);
-    if spec.tasks.is_empty() {
+    if spec.tasks.is_empty() && partial.broken.is_empty() {
         diags.push(Diagnostic::new(file, "the workflow defines no tasks").field("tasks"));
     }
     let mut ex =
         expand::Expander { file, text, format, max_tasks: opts.max_tasks, existing: 0, namespace: "", diags };
     let params = ex.params(&spec.params, &overrides(&spec, opts)).map_err(LoadError::Usage)?;
     let expanded = ex.expand(&spec, name, params);
-    Ok((expanded, ex.diags))
+    Ok((expanded, ex.diags, partial.broken))
 }
 
 /// The workflow's name: its `name`, or the file's stem.

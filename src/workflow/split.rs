@@ -693,7 +693,7 @@ mod tests {
             Err(StepAside::SyntaxError(view)) => return view_agrees(text, &view).map(|()| false),
             Err(StepAside::Whole) => return Ok(false),
         };
-        let (slow, diags) = super::super::parse_and_expand("w.yaml", path, Format::Yaml, text, &opts())
+        let (slow, diags, _) = super::super::parse_and_expand("w.yaml", path, Format::Yaml, text, &opts())
             .map_err(|e| format!("fast path answered, whole path failed: {e}"))?;
         if !diags.is_empty() {
             return Err(format!("fast path answered, whole path found {diags:?}"));

@@ -86,6 +86,7 @@ invalid_fixtures! {
     alias_bomb => "alias-bomb.yaml";
     control_character => "control-character.yaml";
     multiple_problems => "multiple-problems.yaml";
+    one_of_each => "one-of-each.yaml";
 }
 
 #[test]
@@ -141,6 +142,65 @@ fn multiple_problems_are_all_reported() {
     ] {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
+}
+
+/// A task whose own fields are broken is reported and left out; every other task is still
+/// rendered, resolved and checked, and the problems come in file order.
+#[test]
+fn one_run_reports_one_of_each_kind_of_problem_in_file_order() {
+    let stderr = invalid("one-of-each.yaml", &[]);
+    let found: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: one-of-each")).collect();
+    let expected = [
+        "task `fetch`, field `colour`: unknown field `colour`",
+        "task `parse`, field `env`: invalid type: sequence",
+        "task `clean`, field `cmd`: undefined name `input_file`",
+        "task `split`, field `after`: `split` depends on unknown task `cleen` (did you mean `clean`?)",
+        "task `train`, field `timeout`: `2 fortnights` is not a duration",
+        "task `notify`, field `when`: `allways` is not one of",
+        "task `upload`, field `executor`: unknown executor `cloud`",
+        "task `lint`, field `after`: dependency cycle: lint -> check -> lint",
+    ];
+    assert_eq!(found.len(), expected.len(), "{stderr}");
+    for (line, want) in found.iter().zip(expected) {
+        assert!(line.contains(want), "expected {want:?}, found {line:?} in:\n{stderr}");
+    }
+    // `split` and `clean` depend on broken tasks: not unknown ones.
+    assert!(!stderr.contains("unknown task `parse`") && !stderr.contains("unknown task `fetch`"), "{stderr}");
+    assert!(stderr.contains("8 problems found"), "{stderr}");
+}
+
+/// One typo repeated by every instance of a matrix is one problem, with the count.
+#[test]
+fn a_mistake_a_matrix_repeats_is_one_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "tasks:\n  prep: {matrix: {f: [1, 2]}, cmd: x}\n  shard:\n    matrix: {i: \"{{ range(500) }}\"}\n    \
+                cmd: x {{ i }}\n    after: [prepp, \"shard[i={{ i }}]\"]\n";
+    write(tmp.path(), "m.yaml", body);
+    let (code, _, stderr) = validate_in(tmp.path(), &["m.yaml"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("depends on unknown task `prepp` (did you mean `prep`?); the same in 499 more instances of `shard`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`shard[i=0]` depends on itself; the same in 499 more instances"), "{stderr}");
+    assert!(stderr.contains("2 problems found"), "{stderr}");
+}
+
+/// A generator's output gets the same one-pass checks.
+#[test]
+fn a_generator_output_with_a_broken_task_reports_the_rest_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flow = write(
+        tmp.path(),
+        "g.yaml",
+        "tasks:\n  g:\n    generator: true\n    cmd: \"echo '{tasks: {x: {cmd: true}, y: {cmd: echo, after: [nope, x]}}}'\"\n",
+    );
+    let out = dagrun().current_dir(tmp.path()).arg("run").arg(&flow).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("task `g/x`, field `cmd`: invalid type: boolean `true`"), "{text}");
+    assert!(text.contains("`g/y` depends on unknown task `nope`"), "{text}");
+    assert!(!text.contains("unknown task `x`"), "{text}");
 }
 
 #[test]
