@@ -10,6 +10,48 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// JSON Schema constraints finer than the types (a field may always be a template instead).
+mod schema {
+    use schemars::{Schema, SchemaGenerator, json_schema};
+
+    /// A string holding a template, whose value is known only when rendered.
+    const TEMPLATE: &str = r"\{\{|\{%";
+
+    /// `value`, a template, or nothing (`retries:` with no value is the default).
+    fn or_template(value: Schema) -> Schema {
+        json_schema!({ "anyOf": [value, { "type": "string", "pattern": TEMPLATE }, { "type": "null" }] })
+    }
+
+    fn count(minimum: u64) -> Schema {
+        or_template(json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": minimum },
+                { "type": "string", "pattern": r"^\s*[0-9]+\s*$" }
+            ]
+        }))
+    }
+
+    pub fn retries(_: &mut SchemaGenerator) -> Schema {
+        count(0)
+    }
+
+    pub fn slots(_: &mut SchemaGenerator) -> Schema {
+        count(1)
+    }
+
+    pub fn duration(_: &mut SchemaGenerator) -> Schema {
+        or_template(json_schema!({
+            "type": "string",
+            "pattern": r"^\s*([0-9]+\s*[a-zA-Zµ]+\s*)+$",
+            "examples": ["500ms", "30s", "10m", "2h", "1h 30m"]
+        }))
+    }
+
+    pub fn when(_: &mut SchemaGenerator) -> Schema {
+        or_template(json_schema!({ "type": "string", "enum": ["success", "failure", "always"] }))
+    }
+}
+
 /// A workflow file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,18 +105,23 @@ macro_rules! task_fields {
             pub workdir: Option<String>,
             /// How many times a failed attempt is re-run.
             #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema::retries")]
             pub retries: Option<Scalar>,
             /// Delay before the first retry, doubling each retry (`500ms`, `30s`, `10m`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema::duration")]
             pub retry_delay: Option<Scalar>,
             /// Time after which an attempt is killed (`30s`, `10m`, `2h`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema::duration")]
             pub timeout: Option<Scalar>,
             /// When the task runs: `success` (default), `failure` or `always`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema::when")]
             pub when: Option<String>,
             /// Executor slots the task takes (default 1).
             #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema::slots")]
             pub slots: Option<Scalar>,
             /// A line shown in `graph` output.
             #[serde(default, skip_serializing_if = "Option::is_none")]

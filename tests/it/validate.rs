@@ -630,3 +630,47 @@ fn misspelled_fields_and_when_values_get_a_did_you_mean() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`allways` is not one of") && err.contains("(did you mean `always`?)"), "{err}");
 }
+
+/// `dagrun schema` constrains what it can, so an editor catches `retries: three`; every valid
+/// fixture passes it, templates included.
+#[test]
+fn the_schema_refuses_what_validate_refuses_field_by_field() {
+    let out = dagrun().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let doc = |yaml: &str| serde_yaml::from_str::<serde_json::Value>(yaml).unwrap();
+    for entry in std::fs::read_dir(fixture("valid")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: serde_json::Value = match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml") => doc(&text),
+            Some("toml") => toml::from_str(&text).unwrap(),
+            _ => continue,
+        };
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    }
+    for good in [
+        "retries: 2",
+        "retries: '{{ n }}'",
+        "retries:",
+        "slots: 4",
+        "timeout: 1h 30m",
+        "retry_delay: 500ms",
+        "timeout: '{{ t }}'",
+        "when: always",
+        "when: \"{% if x %}failure{% else %}success{% endif %}\"",
+    ] {
+        let value = doc(&format!("tasks:\n  a:\n    cmd: x\n    {good}\n"));
+        assert!(validator.is_valid(&value), "the schema refuses `{good}`");
+    }
+    for bad in
+        ["retries: three", "retries: -1", "slots: 0", "timeout: forever", "timeout: 5", "when: allways"]
+    {
+        let value = doc(&format!("tasks:\n  a:\n    cmd: x\n    {bad}\n"));
+        assert!(!validator.is_valid(&value), "the schema accepts `{bad}`");
+        let value = doc(&format!("defaults:\n  {bad}\ntasks:\n  a: {{cmd: x}}\n"));
+        assert!(!validator.is_valid(&value), "the schema accepts `{bad}` in defaults");
+    }
+}
