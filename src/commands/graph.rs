@@ -7,13 +7,22 @@ use crate::workflow::load_file;
 use std::io::Write;
 
 pub fn run(args: &GraphArgs) -> Result<u8> {
-    let mut plan = load_file(&args.file, &args.load.options())?;
-    let statuses: Option<Vec<Option<&'static str>>> = match &args.state {
+    let state = match &args.state {
         None => None,
-        Some(p) => {
-            let state = crate::state::store::load(p).map_err(Error::State)?;
+        Some(p) => Some(crate::state::store::load(p).map_err(Error::State)?),
+    };
+    let mut opts = args.load.options();
+    if let Some(state) = &state {
+        // The graph of that run: its `-p` values, where the file still declares them (a `-p`
+        // given here still wins).
+        opts.recorded_params = state.workflow.overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    let mut plan = load_file(&args.file, &opts)?;
+    let statuses: Option<Vec<Option<&'static str>>> = match &state {
+        None => None,
+        Some(state) => {
             // Generated tasks are drawn too: add back what the recorded generators produced.
-            crate::state::resume::restore(&mut plan, &state, &[]);
+            crate::state::resume::restore(&mut plan, state, &[]);
             Some(plan.tasks.iter().map(|t| state.tasks.get(&t.id).map(|r| r.status.as_str())).collect())
         }
     };

@@ -151,3 +151,34 @@ fn graph_of_an_invalid_file_exits_3() {
         "{stderr}"
     );
 }
+
+/// `graph --state` draws the graph of that run: with its `-p` values, and with the tasks its
+/// generators added under them.
+#[test]
+fn graph_with_a_state_uses_the_params_the_run_was_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let flow = crate::common::write(
+        d,
+        "flow.yaml",
+        "params: {n: 1}\ntasks:\n  shard:\n    matrix: {i: \"{{ range(n) }}\"}\n    cmd: \"true\"\n  \
+         gen:\n    generator: true\n    after: [shard]\n    \
+         cmd: \"printf '{tasks: {'; for i in $(seq 0 {{ n - 1 }}); do printf 'c%s: {cmd: echo}, ' $i; done; echo '}}'\"\n",
+    );
+    let out = dagrun().current_dir(d).args(["run", "flow.yaml", "-p", "n=3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dagrun()
+        .current_dir(d)
+        .args(["graph", "--format", "json", "--state", ".dagrun/flow/state.json"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = ids(&doc);
+    for id in ["shard[i=0]", "shard[i=1]", "shard[i=2]", "gen", "gen/c0", "gen/c1", "gen/c2"] {
+        assert!(ids.contains(&id.to_owned()), "no {id} in {ids:?}");
+        assert_eq!(task(&doc, id)["status"], "succeeded", "{id}");
+    }
+    assert_eq!(ids.len(), 7, "{ids:?}");
+}
