@@ -83,17 +83,26 @@ pub struct Task {
 
 /// Encodes a task id as one file name: never empty, never `.`/`..`, never containing `/`.
 ///
-/// Bytes outside a conservative set are written `%XX`, so distinct ids give distinct names.
+/// Letters, digits, spaces and most punctuation stay as they are, so the name of
+/// `convert[file=my report (v2).csv]` reads as the id; `/`, `%`, `~`, backslash, control
+/// characters, the glob characters `*` and `?`, `"`, `` ` `` and `$` (and a leading `.`) are
+/// written `%XX` byte by byte, so distinct ids give distinct names.
 pub fn file_name_for(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
-    for (i, b) in id.bytes().enumerate() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'_' | b'-' | b'[' | b']' | b'=' | b',' | b'+' | b'@')
-            || (b == b'.' && i > 0);
-        if keep {
-            out.push(b as char);
+    for (i, c) in id.char_indices() {
+        let keep = if c.is_ascii() {
+            (c.is_ascii_graphic() || c == ' ')
+                && !matches!(c, '/' | '%' | '~' | '\\' | '*' | '?' | '"' | '`' | '$')
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            c.is_alphanumeric()
+        };
+        if keep && !(c == '.' && i == 0) {
+            out.push(c);
+        } else {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
         }
     }
     if out.is_empty() {
@@ -103,13 +112,17 @@ pub fn file_name_for(id: &str) -> String {
         // Too long for one file name (255 bytes on most file systems, with `.N.log` after
         // it): a readable head, then a hash of the whole id so that names stay distinct. `~`
         // is escaped in every name that is not shortened, so none can look like one.
-        // The name is ASCII; only a `%XX` escape must not be cut in two.
+        // The cut falls on a character, never inside a `%XX` escape.
+        let mut cut = KEPT_HEAD;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
         let b = out.as_bytes();
-        let cut = match (b[KEPT_HEAD - 2], b[KEPT_HEAD - 1]) {
-            (_, b'%') => KEPT_HEAD - 1,
-            (b'%', _) => KEPT_HEAD - 2,
-            _ => KEPT_HEAD,
-        };
+        if b[cut - 1] == b'%' {
+            cut -= 1;
+        } else if b[cut - 2] == b'%' {
+            cut -= 2;
+        }
         use sha2::Digest;
         let digest = sha2::Sha256::digest(id.as_bytes());
         out.truncate(cut);
@@ -141,6 +154,10 @@ mod tests {
         assert_eq!(file_name_for("a~b"), "a%7Eb");
         assert_eq!(file_name_for("gen/p1"), "gen%2Fp1");
         assert_ne!(file_name_for("a/b"), file_name_for("a%2Fb"));
+        assert_eq!(file_name_for("c[file=my report (v2).csv]"), "c[file=my report (v2).csv]");
+        assert_eq!(file_name_for("t[k=über,n=日本]"), "t[k=über,n=日本]");
+        assert_eq!(file_name_for("t[p=*.c]"), "t[p=%2A.c]");
+        assert_eq!(file_name_for("t[v=\u{202e}x]"), "t[v=%E2%80%AEx]");
     }
 
     #[test]

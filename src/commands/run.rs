@@ -31,6 +31,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     crate::state::store::check_replaceable(&state_path).map_err(Error::State)?;
     let (run_dir, logs) = prepare_run_dir(&state_path)?;
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
+    replace_previous(&state_path, &logs);
     let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
     let state = fresh_state(&plan, &overrides).map_err(Error::State)?;
     let hashes = definition_hashes(&plan);
@@ -45,6 +46,40 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     };
     reporter.summary(&outcome, Some(&resume_command(&state_path)));
     Ok(exit_code(&outcome))
+}
+
+/// Before `run` replaces a state: says in one line when that run was unfinished (and how to
+/// have continued it), and clears its attempt logs so they never mix with the new run's.
+fn replace_previous(state_path: &Path, logs: &Path) {
+    let previous = crate::state::store::load(state_path).ok();
+    let unfinished = previous
+        .iter()
+        .flat_map(|p| p.tasks.values())
+        .filter(|r| match r.status {
+            crate::scheduler::event::Status::Succeeded => false,
+            crate::scheduler::event::Status::Skipped => {
+                r.reason.as_deref() != Some(crate::state::model::CONDITION_NOT_MET)
+            }
+            _ => true,
+        })
+        .count();
+    if unfinished > 0 {
+        let s = if unfinished == 1 { "" } else { "s" };
+        eprintln!(
+            "note: the previous run had {unfinished} unfinished task{s}; `{}` would have continued it; \
+             starting afresh",
+            resume_command(state_path)
+        );
+    }
+    let Ok(entries) = std::fs::read_dir(logs) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let attempt_file = name.ends_with(".log") || name.ends_with(".out");
+        if attempt_file && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The state of a run that has not started yet: every task pending.
@@ -77,8 +112,7 @@ pub fn resume_command(state: &Path) -> String {
         .ok()
         .and_then(|cwd| state.strip_prefix(&cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| state.to_path_buf());
-    let s = shown.display().to_string();
-    format!("dagrun resume {}", shlex::try_quote(&s).map_or(s.clone(), |q| q.into_owned()))
+    format!("dagrun resume {}", crate::report::shell_word(&shown.display().to_string()))
 }
 
 pub fn mode(p: Progress) -> Mode {

@@ -81,7 +81,10 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                         "  {}: {}{}\n",
                         f["id"].as_str().unwrap_or_default(),
                         f["reason"].as_str().unwrap_or("failed"),
-                        f["log"].as_str().map(|l| format!(" (log: {l})")).unwrap_or_default()
+                        f["log"]
+                            .as_str()
+                            .map(|l| format!(" (log: {})", crate::report::shell_word(l)))
+                            .unwrap_or_default()
                     ));
                 }
             }

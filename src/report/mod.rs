@@ -26,6 +26,14 @@ impl Mode {
     }
 }
 
+/// `s` as one word a user can paste into bash or zsh: quoted where a character would be read
+/// as shell syntax (`[` is a glob in zsh, a space splits), and with control characters escaped
+/// so that printing it cannot drive the terminal.
+pub fn shell_word(s: &str) -> String {
+    let quoted = shlex::try_quote(s).map_or_else(|_| s.into(), |q| q.into_owned());
+    crate::diag::printable(&quoted).into_owned()
+}
+
 /// Whether colour is allowed (`NO_COLOR` set to anything non-empty forbids it).
 pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -55,7 +63,7 @@ impl Reporter {
     }
 
     fn show_path(&self, p: &Path) -> String {
-        p.strip_prefix(&self.cwd).unwrap_or(p).display().to_string()
+        shell_word(&p.strip_prefix(&self.cwd).unwrap_or(p).display().to_string())
     }
 
     /// A failure as printed when it happens: the reason, the log path and the log's last lines.

@@ -784,3 +784,71 @@ fn slots_set_in_the_workflow_still_cap_dash_j() {
         dagrun().current_dir(d).args(["run", "--progress", "none", "-j", "4"]).arg(&flow).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A log path printed for a user pastes into a shell as one word (brackets are a glob in zsh,
+/// spaces split words), and the log's file name reads as the task id.
+#[test]
+fn printed_log_paths_paste_into_a_shell_and_names_stay_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        "tasks:\n  convert:\n    matrix: {file: [\"my report (v2).csv\"]}\n    cmd: echo converting; exit 1\n",
+    );
+    let out = dagrun().current_dir(d).args(["run", "flow.yaml", "--progress", "plain"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let shown = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("log: "))
+        .unwrap_or_else(|| panic!("no log line in:\n{stdout}"));
+    assert_eq!(shown, "'.dagrun/flow/logs/convert[file=my report (v2).csv].1.log'");
+    let cat = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("cat {shown}"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout),
+        "converting\n",
+        "{}",
+        String::from_utf8_lossy(&cat.stderr)
+    );
+    let summary = stdout.lines().find(|l| l.contains("(log: ")).unwrap();
+    assert!(summary.ends_with(&format!("(log: {shown})")), "{summary}");
+}
+
+/// `run` over the state of an unfinished run says so in one line before replacing it, and the
+/// replaced run's logs do not mix with the new run's.
+#[test]
+fn a_run_over_an_unfinished_state_says_so_and_starts_with_fresh_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        "tasks:\n  ok: {cmd: echo ok}\n  flaky: {cmd: \"echo try; test -f pass\", retries: 1}\n",
+    );
+    let first = dagrun().current_dir(d).args(["run", "flow.yaml"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(1));
+    let logs = d.join(".dagrun/flow/logs");
+    assert!(logs.join("flaky.2.log").exists());
+    write(d, "pass", "");
+    let second = dagrun().current_dir(d).args(["run", "flow.yaml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(
+        notes,
+        ["note: the previous run had 1 unfinished task; `dagrun resume .dagrun/flow/state.json` would have \
+          continued it; starting afresh"],
+        "{stderr}"
+    );
+    assert!(!logs.join("flaky.2.log").exists(), "a log of the replaced run is left among the new ones");
+    assert!(logs.join("flaky.1.log").exists() && logs.join("ok.1.log").exists());
+    // After a finished run there is nothing to say.
+    let third = dagrun().current_dir(d).args(["run", "flow.yaml"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&third.stderr).contains("note: "));
+}
