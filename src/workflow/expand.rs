@@ -64,16 +64,23 @@ impl<'a> Expander<'a> {
         self.diag(msg).task(task).field(field).at(pos)
     }
 
-    /// Applies `-p key=value` overrides to the declared params.
+    /// Applies `-p key=value` overrides to the declared params, then renders each declared
+    /// string param that is a template (`cflags: "-O2 {{ extra }}"`) over the params before it.
+    /// A `-p` value is data and is never rendered.
     pub fn params(
         &mut self,
         declared: &IndexMap<String, serde_json::Value>,
         overrides: &[(String, serde_json::Value)],
+        workflow: &str,
     ) -> Result<IndexMap<String, serde_json::Value>, String> {
         let mut params = declared.clone();
+        let mut given = vec![false; params.len()];
         for (k, v) in overrides {
-            match params.get_mut(k) {
-                Some(slot) => *slot = typed_override(k, slot, v)?,
+            match params.get_full_mut(k) {
+                Some((i, _, slot)) => {
+                    *slot = typed_override(k, slot, v)?;
+                    given[i] = true;
+                }
                 None => {
                     let known: Vec<String> = declared.keys().map(|k| format!("`{k}`")).collect();
                     let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
@@ -91,7 +98,44 @@ impl<'a> Expander<'a> {
                 );
             }
         }
+        self.render_params(&mut params, &given, workflow);
         Ok(params)
+    }
+
+    /// Renders the declared string params that hold template syntax, in order, each over the
+    /// params before it (a later or unknown name is undefined, so there is no cycle).
+    fn render_params(
+        &mut self,
+        params: &mut IndexMap<String, serde_json::Value>,
+        given: &[bool],
+        workflow: &str,
+    ) {
+        let jinja = template::environment(self.max_tasks);
+        for i in 0..params.len() {
+            let text = match &params[i] {
+                serde_json::Value::String(s) if !given[i] && (s.contains("{{") || s.contains("{%")) => {
+                    s.clone()
+                }
+                _ => continue,
+            };
+            let before: IndexMap<String, serde_json::Value> =
+                params.iter().take(i).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let ctx = template::base_context(&before, workflow);
+            match Tpl::new(&jinja, &text).and_then(|t| t.render(&ctx)) {
+                Ok(v) => params[i] = serde_json::Value::String(v),
+                Err(e) => {
+                    let name = params.get_index(i).map(|(k, _)| k.clone()).unwrap_or_default();
+                    let mut m = template::message(&e);
+                    if params
+                        .get_index_of(m.trim_start_matches("undefined name `").trim_end_matches('`'))
+                        .is_some_and(|j| j > i)
+                    {
+                        m.push_str(" (a param may use only the params declared before it)");
+                    }
+                    self.diags.push(self.diag(m).field(format!("params.{name}")));
+                }
+            }
+        }
     }
 
     pub fn expand(

@@ -102,7 +102,7 @@ fn parse_and_expand(
     }
     let mut ex =
         expand::Expander { file, text, format, max_tasks: opts.max_tasks, existing: 0, namespace: "", diags };
-    let params = ex.params(&spec.params, &overrides(&spec, opts)).map_err(LoadError::Usage)?;
+    let params = ex.params(&spec.params, &overrides(&spec, opts), &name).map_err(LoadError::Usage)?;
     let expanded = ex.expand(&spec, name, params);
     Ok((expanded, ex.diags, partial.broken))
 }

@@ -184,7 +184,7 @@ pub(super) fn expand(
         diags,
     };
     let mut ex = expander(diags);
-    let params = ex.params(&spec.params, &super::overrides(&spec, opts)).map_err(|_| Whole)?;
+    let params = ex.params(&spec.params, &super::overrides(&spec, opts), &name).map_err(|_| Whole)?;
     let jinja = template::environment(opts.max_tasks);
     let base = template::base_context(&params, &name);
     let head = ex.expand_head(&jinja, &base, &spec, name, params);

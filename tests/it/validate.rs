@@ -674,3 +674,29 @@ fn the_schema_refuses_what_validate_refuses_field_by_field() {
         assert!(!validator.is_valid(&value), "the schema accepts `{bad}` in defaults");
     }
 }
+
+/// A declared string param may be a template over the params declared before it; a `-p` value
+/// is data, and a param using a later one is an error that says why.
+#[test]
+fn a_param_may_be_a_template_over_earlier_params() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "params:\n  extra: \"\"\n  cflags: \"-O2 {{ extra }}\"\n  n: 2\n  label: \"{{ n * 2 }} {{ workflow.name }}\"\n\
+                tasks:\n  cc: {cmd: \"cc {{ cflags }} # {{ label }}\"}\n";
+    write(tmp.path(), "p.yaml", body);
+    let cmd = |args: &[&str]| {
+        let doc = graph_json(tmp.path(), &[&["p.yaml"], args].concat());
+        ids_and_cmds(&doc)[0].1.clone()
+    };
+    assert_eq!(cmd(&[]), "cc -O2  # 4 p");
+    assert_eq!(cmd(&["-p", "extra=-g", "-p", "n=5"]), "cc -O2 -g # 10 p");
+    assert_eq!(cmd(&["-p", "cflags={{ extra }}"]), "cc {{ extra }} # 4 p");
+    write(tmp.path(), "late.yaml", "params:\n  a: \"{{ b }}\"\n  b: x\ntasks:\n  t: {cmd: echo}\n");
+    let (code, _, stderr) = validate_in(tmp.path(), &["late.yaml"]);
+    assert_eq!(code, 3);
+    assert!(
+        stderr.contains(
+            "field `params.a`: undefined name `b` (a param may use only the params declared before it)"
+        ),
+        "{stderr}"
+    );
+}
