@@ -259,7 +259,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__resume)
-            opts="-j -p -h --jobs --from --workflow --param --max-tasks --fail-fast --dry-run --progress --help"
+            opts="-j -p -h --jobs --from --target --all --workflow --param --max-tasks --fail-fast --dry-run --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -274,6 +274,10 @@ _dagrun() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,7 +47,8 @@ complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l fail-fast -d 'Stop
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l dry-run -d 'Print what would run, in order, and run nothing'
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s j -l jobs -d 'Run at most N tasks at once' -r
-complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l from -d 'Re-run these tasks (ids or names) and everything downstream of them' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l from -d 'Re-run these tasks (ids or names, generated ones too) and everything downstream of them' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l target -d 'Continue only these tasks (ids or names) and what they depend on [default: the targets the run was given]' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l workflow -d 'Load the workflow from this file instead of the recorded path' -r -F
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
@@ -55,6 +56,7 @@ complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l progress -d 'Ho
 bar\t'Progress bars'
 plain\t'One line per task event'
 none\t'Nothing but the final summary'"
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l all -d 'Continue every task, even when the run was given `--target`'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l fail-fast -d 'Stop at the first failure'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l dry-run -d 'Print what would run and run nothing'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'

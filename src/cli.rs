@@ -36,6 +36,7 @@ Examples:
 Examples:
   dagrun resume .dagrun/etl/state.json
   dagrun resume .dagrun/etl/state.json --from transform --dry-run
+  dagrun resume .dagrun/etl/state.json --target report
   dagrun resume state.json --workflow moved/flow.yaml -p day=2024-01-03")]
     Resume(ResumeArgs),
     /// Check workflow files without running them (exit 0 when valid, 3 when not)
@@ -145,9 +146,16 @@ pub struct ResumeArgs {
     /// Run at most N tasks at once
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
-    /// Re-run these tasks (ids or names) and everything downstream of them
+    /// Re-run these tasks (ids or names, generated ones too) and everything downstream of them
     #[arg(long, value_name = "ID")]
     pub from: Vec<String>,
+    /// Continue only these tasks (ids or names) and what they depend on [default: the targets
+    /// the run was given]
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub target: Vec<String>,
+    /// Continue every task, even when the run was given `--target`
+    #[arg(long)]
+    pub all: bool,
     /// Load the workflow from this file instead of the recorded path
     #[arg(long, value_name = "FILE")]
     pub workflow: Option<PathBuf>,

@@ -1,7 +1,7 @@
 //! `dagrun resume STATE`: reload the workflow, reconcile it with the recorded state, say what
 //! will be skipped and what will run and why, then continue the same state file.
 
-use super::run::{GRACE, drive, exit_code, mode, print_order, resume_command, unknown_task};
+use super::run::{GRACE, drive, exit_code, mode, print_order, resume_command, select, unknown_task};
 use crate::cli::ResumeArgs;
 use crate::error::{Error, Result, code};
 use crate::plan::ExecutorKind;
@@ -45,22 +45,32 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         )));
     }
 
-    let mut roots = Vec::new();
+    let (hashes, rec) = restore(&mut plan, &prior, &args.from);
+    // Names are checked once generated tasks are back, so that a generated id is known.
     for f in &args.from {
-        let found = plan.resolve(f);
-        if found.is_empty() {
+        if plan.resolve(f).is_empty() {
             return Err(Error::Usage(unknown_task(&plan, f, "--from")));
         }
-        roots.extend(found);
     }
-    let (hashes, rec) = restore(&mut plan, &prior, &roots);
-    print_plan(&plan, &rec);
+    let targets = match (&args.target[..], args.all) {
+        (_, true) => Vec::new(),
+        ([], false) => prior.run.targets.clone(),
+        (given, false) => given.to_vec(),
+    };
+    let selected = select(&plan, &targets)?;
+    if args.target.is_empty() && !targets.is_empty() {
+        eprintln!(
+            "resume: continuing the run's targets, {} (`--all` for every task)",
+            targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    print_plan(&plan, &rec, &selected);
     let attach = jobs_to_follow(&plan, &prior, &hashes, &rec, args.dry_run);
     if args.dry_run {
-        print_order(&plan, &vec![true; plan.len()], |i| !rec.done[i as usize]);
+        print_order(&plan, &selected, |i| !rec.done[i as usize]);
         return Ok(code::OK);
     }
-    let nothing_to_do = rec.to_run() == 0;
+    let nothing_to_do = rec.to_run_among(&selected) == 0;
     let mut state = prior;
     state.workflow.name = plan.name.clone();
     state.workflow.params = plan.params.clone();
@@ -68,6 +78,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         state.workflow.overrides.insert(k.clone(), v.clone());
     }
     state.workflow.source = plan.source.text.clone();
+    state.run.targets = targets;
     if let Ok(p) = plan.source.path.canonicalize() {
         // `--workflow` may name a file of the other format; the next resume reads it as such.
         state.workflow.format = Format::from_path(&p).unwrap_or(Format::Yaml).name().to_owned();
@@ -94,7 +105,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
     let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, logs, grace: GRACE };
     let mut reporter = Reporter::new(mode(args.progress));
-    let start = Start { selected: vec![true; plan.len()], done, attempts, attach };
+    let start = Start { selected, done, attempts, attach };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
@@ -183,16 +194,18 @@ fn jobs_to_follow(
 }
 
 /// What resume will do, before it does it.
-fn print_plan(plan: &Plan, rec: &Reconciled) {
-    let total = plan.len();
-    let todo = rec.to_run();
+fn print_plan(plan: &Plan, rec: &Reconciled, selected: &[bool]) {
+    let total = selected.iter().filter(|s| **s).count();
+    let todo = rec.to_run_among(selected);
     let mut s = String::new();
     if todo == 0 {
         s.push_str(&format!("nothing to do: all {total} tasks are done"));
     } else {
         let mut counts: std::collections::BTreeMap<Why, usize> = Default::default();
-        for w in rec.why.iter().flatten() {
-            *counts.entry(*w).or_default() += 1;
+        for (w, _) in rec.why.iter().zip(selected).filter(|(_, s)| **s) {
+            if let Some(w) = w {
+                *counts.entry(*w).or_default() += 1;
+            }
         }
         let parts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {}", w.as_str())).collect();
         s.push_str(&format!(
@@ -201,7 +214,7 @@ fn print_plan(plan: &Plan, rec: &Reconciled) {
             parts.join(", ")
         ));
         let mut listed = 0;
-        for &i in &plan.order {
+        for &i in plan.order.iter().filter(|&&i| selected[i as usize]) {
             if let Some(w) = rec.why[i as usize] {
                 if listed == LISTED {
                     s.push_str(&format!("\n  ... and {} more", todo - LISTED));

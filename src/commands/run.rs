@@ -33,7 +33,8 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
     replace_previous(&state_path, &logs);
     let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
-    let state = fresh_state(&plan, &overrides).map_err(Error::State)?;
+    let mut state = fresh_state(&plan, &overrides).map_err(Error::State)?;
+    state.run.targets = args.target.clone();
     let hashes = definition_hashes(&plan);
     let mut recorder =
         Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes).map_err(Error::State)?;

@@ -71,6 +71,9 @@ pub struct RunRecord {
     /// How the last run ended: `succeeded`, `failed`, `interrupted`, `terminated`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// The `--target`s the run is about (none: every task); `resume` continues the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

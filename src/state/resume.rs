@@ -55,6 +55,11 @@ impl Reconciled {
     pub fn to_run(&self) -> usize {
         self.done.iter().filter(|d| !**d).count()
     }
+
+    /// How many of the `selected` tasks run.
+    pub fn to_run_among(&self, selected: &[bool]) -> usize {
+        self.done.iter().zip(selected).filter(|(d, s)| **s && !**d).count()
+    }
 }
 
 /// `unusable`: generators whose recorded output cannot be added back (they run again).
@@ -166,12 +171,15 @@ fn redecide_skips(plan: &Plan, prior: &StateFile, done: &mut [bool], why: &mut [
 
 /// Adds back the tasks of generators that are done (their recorded output, for an unchanged
 /// definition), repeating for generators those tasks contain, then reconciles the grown plan.
-pub fn restore(plan: &mut Plan, prior: &StateFile, from: &[u32]) -> (Vec<String>, Reconciled) {
+/// `from` are ids or base names (`--from`) forced to run with what is downstream of them; they
+/// may name generated tasks, which exist only once their generator's output is added back.
+pub fn restore(plan: &mut Plan, prior: &StateFile, from: &[String]) -> (Vec<String>, Reconciled) {
     let mut restored = vec![false; plan.len()];
     let mut unusable = std::collections::HashSet::new();
     loop {
         let hashes = definition_hashes(plan);
-        let forced = plan.with_descendants(from);
+        let roots: Vec<u32> = from.iter().flat_map(|f| plan.resolve(f)).collect();
+        let forced = plan.with_descendants(&roots);
         let rec = reconcile(plan, &hashes, prior, &forced, &unusable);
         let mut grew = false;
         for i in 0..plan.len() as u32 {

@@ -423,6 +423,58 @@ fn from_forces_a_task_and_its_descendants() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no task `nope`"));
 }
 
+/// `resume` after `run --target` continues that target, not every task the run left out;
+/// `--target` chooses others and `--all` takes every task.
+#[test]
+fn resume_continues_the_targets_of_the_run_unless_told_otherwise() {
+    let b = Bench::new(&format!(
+        "tasks:\n  a: {{cmd: '{APPEND}'}}\n  b: {{cmd: 'test -f \"$DIR/fixed\" && {APPEND}', after: [a]}}\n  \
+         c: {{cmd: '{APPEND}', after: [b]}}\n  d: {{cmd: '{APPEND}', after: [a]}}\n  \
+         e: {{cmd: '{APPEND}', after: [c, d]}}\n{F}"
+    ));
+    assert_eq!(b.run(&["--target", "c"]).status.code(), Some(1));
+    assert_eq!(b.ran(), ran(&["a"]));
+    write(&b.dir, "fixed", "");
+    let err = ok(&b.resume(&[]));
+    assert!(err.contains("resume: continuing the run's targets, `c` (`--all` for every task)"), "{err}");
+    assert!(err.contains("resume: 1 of 3 tasks done and skipped; 2 to run"), "{err}");
+    assert_eq!(b.ran(), ran(&["b", "c"]));
+    assert_eq!(load_state(&b.state).run.targets, ["c"]);
+    let err = ok(&b.resume(&["--target", "d"]));
+    assert_eq!(b.ran(), ran(&["d"]), "{err}");
+    assert_eq!(load_state(&b.state).run.targets, ["d"]);
+    ok(&b.resume(&["--all"]));
+    assert_eq!(b.ran(), ran(&["e", "f"]));
+    assert!(load_state(&b.state).run.targets.is_empty());
+    let out = b.resume(&["--target", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`--target nope`: the workflow has no task `nope`")
+    );
+}
+
+/// Ids a generator recorded in the state work with `--from` and `--target`, so one edited
+/// source does not force every generated task to run again.
+#[test]
+fn generated_ids_work_with_from_and_target() {
+    let b = Bench::new("tasks:\n  sources: {generator: true, cmd: sh gen.sh}\n");
+    write(
+        &b.dir,
+        "gen.sh",
+        &format!(
+            "cat <<'EOF'\ntasks:\n  cc: {{matrix: {{file: [lapi, lgc]}}, cmd: '{APPEND}'}}\n  \
+             link: {{after: [cc], cmd: '{APPEND}'}}\nEOF\n"
+        ),
+    );
+    ok(&b.run(&[]));
+    assert_eq!(b.ran(), ran(&["sources/cc[file=lapi]", "sources/cc[file=lgc]", "sources/link"]));
+    let err = ok(&b.resume(&["--from", "sources/cc[file=lapi]"]));
+    assert!(err.contains("2 to run (2 forced)"), "{err}");
+    assert_eq!(b.ran(), ran(&["sources/cc[file=lapi]", "sources/link"]));
+    ok(&b.resume(&["--from", "sources/cc", "--target", "sources/cc[file=lgc]"]));
+    assert_eq!(b.ran(), ran(&["sources/cc[file=lgc]"]));
+}
+
 #[test]
 fn dry_run_resume_runs_nothing_and_says_why() {
     let b = Bench::new(&diamond("one", F));
