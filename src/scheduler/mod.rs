@@ -103,10 +103,16 @@ pub async fn run(
     let mut awaiting_retry = vec![false; n];
     let mut running_count = 0u32;
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    // Tasks started after `--fail-fast` stopped the others (`when: failure`/`always` ones)
+    // answer only to a signal.
+    let (cleanup_tx, cleanup_rx) = watch::channel(Cancel::None);
     let mut attempts_set: JoinSet<(u32, AttemptEnd)> = JoinSet::new();
     let mut retry_timers: JoinSet<u32> = JoinSet::new();
     let mut outcome = Outcome { already_done: already, ..Outcome::default() };
     let mut stopping = false;
+    // Stopping because a task failed under `--fail-fast` (not because of a signal): tasks that
+    // run on failure or always still start once their dependencies have finished.
+    let mut failed_fast = false;
     let mut decided = already;
 
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -151,7 +157,11 @@ pub async fn run(
         // Apply decisions: queue ready tasks, report skipped ones.
         while let Some(d) = pending_decisions.pop_front() {
             match d {
-                Decision::Ready(i) => queues[exec_index[i as usize]].push_back(i),
+                Decision::Ready(i) if !stopping || cleanup_may_start(plan, i, failed_fast, &outcome) => {
+                    queues[exec_index[i as usize]].push_back(i)
+                }
+                // Stopping: it stays not started.
+                Decision::Ready(_) => {}
                 Decision::Skip(i, reason) => {
                     decided += 1;
                     match reason {
@@ -176,7 +186,7 @@ pub async fn run(
         }
 
         // Start what fits.
-        if !stopping {
+        if !stopping || (failed_fast && outcome.signal.is_none()) {
             for (e, q) in queues.iter_mut().enumerate() {
                 while let Some(&i) = q.front() {
                     let t = plan.task(i);
@@ -234,7 +244,7 @@ pub async fn run(
                         tries: tries[i as usize],
                     });
                     let a = attempt_for(plan, i, attempt, log, stdout, cfg, placement.is_some());
-                    let rx = cancel_rx.clone();
+                    let rx = if stopping { cleanup_rx.clone() } else { cancel_rx.clone() };
                     if let Some(s) = slurms[e].clone() {
                         let tx = submitted_tx.clone();
                         let slots = t.slots;
@@ -388,7 +398,11 @@ pub async fn run(
                 })?;
                 if status == Status::Failed && cfg.fail_fast && !stopping {
                     stopping = true;
+                    failed_fast = true;
                     let _ = cancel_tx.send(Cancel::Terminate);
+                    for q in &mut queues {
+                        q.retain(|&j| cleanup_may_start(plan, j, failed_fast, &outcome));
+                    }
                 }
                 if let Some((range, _)) = added {
                     let old = range.start as usize;
@@ -420,10 +434,15 @@ pub async fn run(
                 // The first signal stops gracefully; another one kills at once.
                 if stopping && outcome.signal.is_some() {
                     let _ = cancel_tx.send(Cancel::Kill);
+                    let _ = cleanup_tx.send(Cancel::Kill);
                 } else {
                     stopping = true;
                     outcome.signal.get_or_insert(sig);
                     let _ = cancel_tx.send(Cancel::Terminate);
+                    let _ = cleanup_tx.send(Cancel::Terminate);
+                    for q in &mut queues {
+                        q.clear();
+                    }
                 }
             }
         }
@@ -460,6 +479,12 @@ pub async fn run(
     outcome.elapsed = clock.elapsed();
     sink.event(plan, &Event::RunFinished(Box::new(outcome.clone())))?;
     Ok(outcome)
+}
+
+/// Whether task `i`, ready while the run stops, still starts: under `--fail-fast` (no signal),
+/// a `when: failure` or `when: always` task does, as its dependencies have all finished.
+fn cleanup_may_start(plan: &Plan, i: u32, failed_fast: bool, outcome: &Outcome) -> bool {
+    failed_fast && outcome.signal.is_none() && plan.task(i).when != crate::task::When::Success
 }
 
 /// What a task takes of its executor's `slots`: a Slurm job is one job in flight whatever its

@@ -154,6 +154,45 @@ fn fail_fast_terminates_running_tasks_and_starts_nothing_new() {
     assert_group_gone(read_pid(&d.join("pid")));
 }
 
+/// `--fail-fast` still runs the `when: failure` and `when: always` tasks whose dependencies
+/// have all finished (a notify or cleanup task exists for exactly that case); one that waits
+/// for a stopped task, and every `when: success` task, stays not started.
+#[test]
+fn fail_fast_still_runs_failure_and_always_tasks_whose_dependencies_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let yaml = format!(
+        "{}tasks:
+  long:
+    cmd: |
+      touch \"$DIR/long-started\"
+      i=0
+      while [ ! -e \"$DIR/never\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 0; sleep 0.05; done
+  bad:
+    cmd: |
+      i=0
+      while [ ! -e \"$DIR/long-started\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 2; sleep 0.05; done
+      exit 1
+  notify: {{after: [bad], when: failure, cmd: 'touch \"$DIR/notified\"'}}
+  cleanup: {{after: [notify], when: always, cmd: 'touch \"$DIR/cleaned\"'}}
+  waits: {{after: [bad, long], when: always, cmd: 'touch \"$DIR/waited\"'}}
+  next: {{after: [bad], when: success, cmd: 'touch \"$DIR/next\"'}}
+",
+        env_dir(d)
+    );
+    let flow = write(d, "flow.yaml", &yaml);
+    let mut child = spawn(d, &flow, &["-j", "2", "--fail-fast"]);
+    let status = wait_exit(&mut child, LIMIT);
+    let err = stderr_of(d);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(d.join("notified").exists() && d.join("cleaned").exists(), "{err}");
+    assert!(!d.join("waited").exists(), "a task after a stopped one ran: {err}");
+    assert!(!d.join("next").exists(), "{err}");
+    assert!(err.contains("2 succeeded, 1 failed, 1 skipped, 1 interrupted, 1 not started"), "{err}");
+    let st = load_state(&d.join(".dagrun/flow/state.json"));
+    assert_eq!(st.tasks["waits"].status, dagrun::scheduler::event::Status::Pending);
+}
+
 #[test]
 fn without_fail_fast_independent_tasks_keep_running() {
     let tmp = tempfile::tempdir().unwrap();
