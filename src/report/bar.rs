@@ -16,9 +16,11 @@ const LINES: usize = 8;
 
 #[derive(Default)]
 struct View {
-    /// Running tasks in start order: label and start time.
-    running: IndexMap<u32, (String, Instant)>,
+    /// Running tasks in start order: label, start time, and whether it is being stopped.
+    running: IndexMap<u32, (String, Instant, bool)>,
     failed: u64,
+    /// The run is stopping: what the bar says instead of the running count.
+    stopping: Option<String>,
 }
 
 pub struct Bars {
@@ -26,7 +28,7 @@ pub struct Bars {
     overall: ProgressBar,
     view: Arc<Mutex<View>>,
     stop: Arc<AtomicBool>,
-    ticker: Option<std::thread::JoinHandle<()>>,
+    ticker: Option<std::thread::JoinHandle<Vec<ProgressBar>>>,
 }
 
 impl Bars {
@@ -60,10 +62,10 @@ impl Bars {
                 if let Some(h) = host {
                     label.push_str(&format!(" @{h}"));
                 }
-                v.running.insert(*task, (label, Instant::now()));
+                v.running.insert(*task, (label, Instant::now(), false));
             }
             Event::Submitted { task, job, .. } => {
-                if let Some((label, _)) = v.running.get_mut(task) {
+                if let Some((label, _, _)) = v.running.get_mut(task) {
                     label.push_str(&format!(" (job {job})"));
                 }
             }
@@ -76,38 +78,66 @@ impl Bars {
                 if *status == Status::Failed {
                     v.failed += 1;
                 }
-                self.overall.inc(1);
+                // A stopped task is not done: resume runs it.
+                if *status != Status::Interrupted {
+                    self.overall.inc(1);
+                }
+            }
+            Event::Stopping { signal, .. } => {
+                for (_, _, stopping) in v.running.values_mut() {
+                    *stopping = true;
+                }
+                v.stopping = Some(match signal {
+                    Some(_) => "stopping (Ctrl-C again kills at once)".to_owned(),
+                    None => "stopping after the failure (--fail-fast)".to_owned(),
+                });
             }
             _ => {}
         }
     }
 
+    /// Clears every line the display drew (the bar and all task lines, however many are on
+    /// the screen), and draws nothing after: what is printed next starts where the bar was.
     pub fn finish(mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.ticker.take() {
-            let _ = t.join();
+        let lines = self.ticker.take().and_then(|t| t.join().ok()).unwrap_or_default();
+        let _ = self.multi.clear();
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
+        for l in lines {
+            l.finish_and_clear();
         }
         self.overall.finish_and_clear();
-        let _ = self.multi.clear();
     }
 }
 
-fn tick(multi: MultiProgress, overall: ProgressBar, view: Arc<Mutex<View>>, stop: Arc<AtomicBool>) {
+/// Redraws the task lines until told to stop; returns them, still drawn.
+fn tick(
+    multi: MultiProgress,
+    overall: ProgressBar,
+    view: Arc<Mutex<View>>,
+    stop: Arc<AtomicBool>,
+) -> Vec<ProgressBar> {
     let line_style = ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut lines: Vec<ProgressBar> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let texts: Vec<String> = {
-            let Ok(v) = view.lock() else { return };
+            let Ok(v) = view.lock() else { return lines };
             let mut t: Vec<String> = v
                 .running
                 .values()
                 .take(LINES)
-                .map(|(label, at)| format!("{label} {}", super::fmt_duration(at.elapsed())))
+                .map(|(label, at, stopping)| {
+                    let state = if *stopping { " stopping" } else { "" };
+                    format!("{label}{state} {}", super::fmt_duration(at.elapsed()))
+                })
                 .collect();
             if v.running.len() > LINES {
                 t.push(format!("+{} more", v.running.len() - LINES));
             }
-            let mut msg = format!("{} running", v.running.len());
+            let mut msg = match &v.stopping {
+                Some(s) => format!("{} {s}", v.running.len()),
+                None => format!("{} running", v.running.len()),
+            };
             if v.failed > 0 {
                 msg.push_str(&format!(", {} failed", v.failed));
             }
@@ -128,8 +158,5 @@ fn tick(multi: MultiProgress, overall: ProgressBar, view: Arc<Mutex<View>>, stop
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    for l in lines {
-        l.finish_and_clear();
-        multi.remove(&l);
-    }
+    lines
 }

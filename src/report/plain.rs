@@ -47,6 +47,15 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
             let n = added.len();
             format!("added    {n} task{} from {}", if n == 1 { "" } else { "s" }, plan.task(*generator).id)
         }
+        Event::Stopping { running: 0, .. } => return None,
+        Event::Stopping { signal, running } => {
+            let n = *running;
+            let tasks = format!("{n} running task{}", plural(n));
+            match signal {
+                Some(_) => format!("stopping {tasks} (Ctrl-C again kills at once)"),
+                None => format!("stopping {tasks} after the failure (--fail-fast)"),
+            }
+        }
         Event::RunFinished(_) | Event::HostDown { .. } => return None,
     })
 }

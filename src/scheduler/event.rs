@@ -118,6 +118,9 @@ pub enum Event {
     /// Generator `generator` succeeded and its output added the tasks `added` (indices at the
     /// end of the plan). `output` is the fragment text, kept so resume can add them again.
     TasksAdded { generator: u32, added: std::ops::Range<u32>, output: std::sync::Arc<str> },
+    /// The run stops: `running` tasks are being stopped. `signal` is the signal that asked for
+    /// it (a second one kills at once), none for `--fail-fast`.
+    Stopping { signal: Option<i32>, running: usize },
     /// A host of an ssh executor cannot be used for the rest of the run (reported once).
     HostDown { executor: std::sync::Arc<str>, host: String, reason: String },
     /// The run is over.

@@ -400,6 +400,7 @@ pub async fn run(
                     stopping = true;
                     failed_fast = true;
                     let _ = cancel_tx.send(Cancel::Terminate);
+                    sink.event(plan, &Event::Stopping { signal: None, running: running_count as usize })?;
                     for q in &mut queues {
                         q.retain(|&j| cleanup_may_start(plan, j, failed_fast, &outcome));
                     }
@@ -443,6 +444,7 @@ pub async fn run(
                     for q in &mut queues {
                         q.clear();
                     }
+                    sink.event(plan, &Event::Stopping { signal: Some(sig), running: running_count as usize })?;
                 }
             }
         }

@@ -104,7 +104,7 @@ pub struct StateWriteError(String);
 impl Recorder {
     fn apply(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
-            Event::RunStarted { .. } | Event::HostDown { .. } => {}
+            Event::RunStarted { .. } | Event::HostDown { .. } | Event::Stopping { .. } => {}
             Event::Started { task, attempt, log, host, at } => {
                 let log = self.relative(log);
                 let hash = task_hash(plan, *task, &self.hashes);

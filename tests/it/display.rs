@@ -141,10 +141,7 @@ fn run_in_terminal(no_color: bool) -> String {
 
 #[test]
 fn bars_are_drawn_on_a_terminal() {
-    if which("script").is_none() {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return;
-    }
+    need_script();
     let out = run_in_terminal(false);
     assert!(has_escape(&out), "no escape codes on a terminal: {out:?}");
     assert!(out.contains("/3"), "the overall bar shows done/total: {out:?}");
@@ -156,14 +153,148 @@ fn bars_are_drawn_on_a_terminal() {
 
 #[test]
 fn no_color_removes_colours_from_the_bars() {
-    if which("script").is_none() {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return;
-    }
+    need_script();
     let out = run_in_terminal(true);
     assert!(out.contains("/3") && out.contains("run succeeded"), "{out:?}");
     let colour = (30..=49).any(|n| out.contains(&format!("\u{1b}[{n}m"))) || out.contains("\u{1b}[0m");
     assert!(!colour, "colour escape codes despite NO_COLOR: {out:?}");
+}
+
+/// The terminal tests need `script` (util-linux) for a pseudo-terminal; they fail without it.
+fn need_script() {
+    assert!(which("script").is_some(), "these tests need `script` from util-linux (Debian: bsdutils)");
+}
+
+/// The screen a terminal would show after `out`: enough of a VT100 for what indicatif writes
+/// (text, `\r`, `\n`, cursor up/down, erase line, colours ignored).
+fn screen(out: &str) -> Vec<String> {
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = out.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+            }
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut arg = String::new();
+                let mut cmd = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        cmd = c;
+                        break;
+                    }
+                    arg.push(c);
+                }
+                let n: usize = arg.parse().unwrap_or(1);
+                match cmd {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'K' if arg == "2" => rows.get_mut(row).map(Vec::clear).unwrap_or_default(),
+                    'K' => {
+                        if let Some(r) = rows.get_mut(row) {
+                            r.truncate(col)
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                while rows.len() <= row {
+                    rows.push(Vec::new());
+                }
+                let r = &mut rows[row];
+                while r.len() < col {
+                    r.push(' ');
+                }
+                if col < r.len() {
+                    r[col] = c;
+                } else {
+                    r.push(c);
+                }
+                col += 1;
+            }
+        }
+        while rows.len() <= row {
+            rows.push(Vec::new());
+        }
+    }
+    rows.into_iter().map(|r| r.into_iter().collect::<String>().trim_end().to_owned()).collect()
+}
+
+/// Ctrl-C on a terminal: the tasks being stopped are shown as stopping and not counted as
+/// done, the bar says a second Ctrl-C kills at once, and the bar is gone from the screen when
+/// the summary is printed.
+#[test]
+fn ctrl_c_on_a_terminal_shows_stopping_and_leaves_no_stale_bar() {
+    need_script();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let wait = "i=0; while [ ! -e \\\"$DIR/never\\\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 1; sleep 0.05; done";
+    let yaml = format!(
+        "env:\n  DIR: \"{}\"\ntasks:\n  \
+         stubborn: {{cmd: \"echo $PPID > \\\"$DIR/pid\\\"; trap 'touch \\\"$DIR/termed\\\"' TERM; {wait}\"}}\n  \
+         other: {{cmd: \"{wait}\"}}\n  later: {{cmd: 'true', after: [stubborn, other]}}\n",
+        d.display()
+    );
+    let flow = write(d, "flow.yaml", &yaml);
+    let bin = assert_cmd::cargo::cargo_bin("dagrun");
+    let inner = format!("'{}' run '{}'", bin.display(), flow.display());
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .current_dir(d)
+        .env("TERM", "xterm")
+        .env("COLUMNS", "120")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run `script`");
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let captured = captured.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                captured.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let seen = || String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
+    let wait_for = |what: &str| {
+        let start = std::time::Instant::now();
+        while !seen().contains(what) {
+            assert!(start.elapsed() < LIMIT, "never shown: {what:?} in {:?}", seen());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("2 running");
+    wait_for_file(&d.join("pid"));
+    let dagrun_pid = nix::unistd::Pid::from_raw(read_pid(&d.join("pid")));
+    nix::sys::signal::kill(dagrun_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for_file(&d.join("termed"));
+    wait_for("stopping (Ctrl-C again kills at once)");
+    wait_for("stubborn stopping");
+    nix::sys::signal::kill(dagrun_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = wait_exit(&mut child, LIMIT);
+    reader.join().unwrap();
+    let out = seen();
+    assert_eq!(status.code(), Some(130), "{out:?}");
+    assert!(!out.contains("1/3") && !out.contains("2/3"), "a stopped task was counted as done: {out:?}");
+    let rows: Vec<String> = screen(&out).into_iter().filter(|r| !r.is_empty()).collect();
+    assert_eq!(rows.len(), 2, "the screen after the run: {rows:#?}\n{out:?}");
+    assert!(rows[0].starts_with("run interrupted in "), "{rows:#?}");
+    assert!(rows[0].ends_with(": 0 succeeded, 2 interrupted, 1 not started"), "{rows:#?}");
+    assert_eq!(rows[1], "to continue: dagrun resume .dagrun/flow/state.json");
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
