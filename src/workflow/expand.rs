@@ -6,7 +6,7 @@
 //! million-instance matrix is one message, not a million.
 
 use super::after::AfterLists;
-use super::load::{Format, locate_task};
+use super::load::{Format, locate_in_field, locate_task};
 use super::spec::{
     CmdSpec, ExecutorSpec, HostSpec, MatrixAxis, Scalar, TaskDefaults, TaskSpec, WorkflowSpec,
 };
@@ -62,6 +62,18 @@ impl<'a> Expander<'a> {
     fn task_diag(&self, task: &str, field: &str, msg: impl Into<String>) -> Diagnostic {
         let pos = if self.diags.len() < 200 { locate_task(self.text, self.format, task) } else { None };
         self.diag(msg).task(task).field(field).at(pos)
+    }
+
+    /// A problem of a template at byte `offset` of its text `src`: located there in the file
+    /// where the text can be found, else at the task.
+    fn template_diag(&self, task: &str, field: &str, msg: String, at: Option<(&str, usize)>) -> Diagnostic {
+        let pos = at
+            .filter(|_| self.diags.len() < 200)
+            .and_then(|(src, offset)| locate_in_field(self.text, self.format, task, src, offset));
+        match pos {
+            Some(p) => self.diag(msg).task(task).field(field).at(Some(p)),
+            None => self.task_diag(task, field, msg),
+        }
     }
 
     /// Applies `-p key=value` overrides to the declared params, then renders each declared
@@ -487,11 +499,9 @@ impl<'a> Expander<'a> {
                 match Tpl::new(jinja, $src) {
                     Ok(t) => Some(t),
                     Err(e) => {
-                        self.diags.push(self.task_diag(
-                            name,
-                            $field,
-                            format!("bad template: {}", template::message(&e)),
-                        ));
+                        let at = template::error_offset(&e, $src).map(|o| ($src.as_str(), o));
+                        let msg = format!("bad template: {}", template::message(&e));
+                        self.diags.push(self.template_diag(name, $field, msg, at));
                         None
                     }
                 }
@@ -577,11 +587,14 @@ impl<'a> Expander<'a> {
                 if needs_ctx { InstanceContext::value(base, vars, name, &id) } else { Value::UNDEFINED };
 
             macro_rules! report {
-                ($field:expr, $msg:expr) => {{
+                ($field:expr, $msg:expr) => {
+                    report!($field, $msg, None)
+                };
+                ($field:expr, $msg:expr, $at:expr) => {{
                     if !reported {
                         reported = true;
                         let inst = if axes.is_empty() { String::new() } else { format!("in `{id}`: ") };
-                        let d = self.task_diag(name, $field, format!("{inst}{}", $msg));
+                        let d = self.template_diag(name, $field, format!("{inst}{}", $msg), $at);
                         self.diags.push(d);
                     }
                 }};
@@ -595,7 +608,9 @@ impl<'a> Expander<'a> {
                         }
                         Ok(s) => s,
                         Err(e) => {
-                            report!($field, template::message(&e));
+                            let src = $t.source();
+                            let at = template::error_offset(&e, src).map(|o| (src, o));
+                            report!($field, template::message(&e), at);
                             String::new()
                         }
                     }

@@ -418,6 +418,74 @@ fn describe(v: &serde_yaml::Value) -> &'static str {
     }
 }
 
+/// Best-effort position in the file of byte `offset` of the text `src` of one field of `task`
+/// (a template with a problem there), for YAML and TOML alike: the text is looked for in the
+/// task's part of the file, its first line then the rest, so a block scalar (`cmd: |`) maps
+/// line by line. `None` when the text is not there as written (an escaped quote, a folded
+/// scalar), and the task's own position is the best there is.
+pub fn locate_in_field(
+    text: &str,
+    format: Format,
+    task: &str,
+    src: &str,
+    offset: usize,
+) -> Option<(usize, usize)> {
+    let (task_line, task_col) = locate_task(text, format, task)?;
+    let start = line_offset(text, task_line)?;
+    let end = task_end(text, format, start, task_col - 1);
+    let region = &text[start..end];
+    let first = src.lines().next().filter(|l| !l.trim().is_empty())?;
+    // Each line of the text where a line of the file has it, the lines one after another.
+    let mut from = 0;
+    while let Some(k) = region[from..].find(first) {
+        let at = start + from + k;
+        let (line, col) = crate::diag::line_col(text, at);
+        let rest: Vec<&str> = src.lines().skip(1).collect();
+        let file_lines: Vec<&str> = text[at..].lines().skip(1).take(rest.len()).collect();
+        let indent = col - 1;
+        let matches = rest.len() == file_lines.len()
+            && rest.iter().zip(&file_lines).all(|(s, f)| {
+                s.is_empty() && f.trim().is_empty() || f.get(indent..).is_some_and(|f| f == *s)
+            });
+        if matches {
+            let (l, c) = crate::diag::line_col(src, offset);
+            return Some(if l == 1 { (line, col + c - 1) } else { (line + l - 1, indent + c) });
+        }
+        from += k + first.len();
+    }
+    None
+}
+
+/// Byte offset of the start of 1-based `line`.
+fn line_offset(text: &str, line: usize) -> Option<usize> {
+    if line == 1 {
+        return Some(0);
+    }
+    memchr::memchr_iter(b'\n', text.as_bytes()).nth(line - 2).map(|i| i + 1)
+}
+
+/// Where the task whose key line starts at `start` (its key at column `indent`) ends: the next
+/// line as little indented as the key (YAML) or the next table header (TOML).
+fn task_end(text: &str, format: Format, start: usize, indent: usize) -> usize {
+    let mut offset = start;
+    for (n, line) in text[start..].split_inclusive('\n').enumerate() {
+        if n > 0 {
+            let trimmed = line.trim_start();
+            let ends = match format {
+                Format::Yaml => {
+                    !trimmed.is_empty() && !trimmed.starts_with('#') && line.len() - trimmed.len() <= indent
+                }
+                Format::Toml => trimmed.starts_with('['),
+            };
+            if ends {
+                return offset;
+            }
+        }
+        offset += line.len();
+    }
+    text.len()
+}
+
 /// Best-effort position of a task's key in the source, for messages about that task.
 pub fn locate_task(text: &str, format: Format, name: &str) -> Option<(usize, usize)> {
     let mut offset = 0;

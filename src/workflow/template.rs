@@ -349,6 +349,51 @@ fn looks_foreign(src: &str) -> bool {
     })
 }
 
+/// Where in `src` (a byte offset) the problem `e` of its template is, as near as is known: the
+/// span minijinja gives, the undefined name's first use, the `{{` that belongs to another
+/// tool, or the start of the line minijinja names.
+pub fn error_offset(e: &Error, src: &str) -> Option<usize> {
+    if let Some(r) = e.range() {
+        return Some(r.start.min(src.len()));
+    }
+    let msg = message(e);
+    if let Some(name) = msg.strip_prefix("undefined name `").and_then(|r| r.split('`').next()) {
+        if let Some(i) = find_name(src, name) {
+            return Some(i);
+        }
+    }
+    if e.kind() == ErrorKind::SyntaxError {
+        if let Some((i, _)) = src.match_indices("{{").find(|(i, _)| looks_foreign(&src[*i..])) {
+            return Some(i);
+        }
+    }
+    let line = e.line()?;
+    let mut offset = 0;
+    for (n, l) in src.split_inclusive('\n').enumerate() {
+        if n + 1 == line {
+            return Some(offset + (l.len() - l.trim_start().len()));
+        }
+        offset += l.len();
+    }
+    None
+}
+
+/// The first use of `name` as a whole word inside a `{{ }}` or `{% %}` block of `src`.
+fn find_name(src: &str, name: &str) -> Option<usize> {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    src.match_indices(name).map(|(i, _)| i).find(|&i| {
+        let before = &src[..i];
+        let open = before.rfind("{{").max(before.rfind("{%"));
+        let close = before.rfind("}}").max(before.rfind("%}"));
+        let inside = match (open, close) {
+            (Some(o), Some(c)) => o > c,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        inside && !word(before.chars().next_back()) && !word(src[i + name.len()..].chars().next())
+    })
+}
+
 /// A string compiled once and rendered per instance.
 pub enum Tpl<'env, 'src> {
     Literal(&'src str),
@@ -364,6 +409,14 @@ impl<'env, 'src> Tpl<'env, 'src> {
         // Compiling folds constant expressions, which can build strings as rendering does.
         let _budget = crate::budget::Scope::enter();
         env.template_from_str(src).map(Tpl::Template).map_err(|e| literal_hint(e, src))
+    }
+
+    /// The template's text.
+    pub fn source(&self) -> &str {
+        match self {
+            Tpl::Literal(s) => s,
+            Tpl::Template(t) => t.source(),
+        }
     }
 
     pub fn render(&self, ctx: &Value) -> Result<String, Error> {

@@ -700,3 +700,41 @@ fn a_param_may_be_a_template_over_earlier_params() {
         "{stderr}"
     );
 }
+
+/// A template problem points at its line and column inside the field's text: in a block
+/// scalar, a flow mapping, an `env` value, TOML, and a generator's output.
+#[test]
+fn template_errors_point_inside_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "pos.yaml",
+        "tasks:\n  a:\n    description: first\n    cmd: |\n      echo start\n      echo {{ nope }}\n  \
+         b: {cmd: \"echo {{ missing }}\"}\n  c:\n    env:\n      X: \"{{ 1 + }}\"\n    \
+         cmd: docker ps --format \"{{.Names}}\"\n",
+    );
+    let (code, _, stderr) = validate_in(d, &["pos.yaml"]);
+    assert_eq!(code, 3);
+    for want in [
+        "pos.yaml:6:15: task `a`, field `cmd`: undefined name `nope`",
+        "pos.yaml:7:21: task `b`, field `cmd`: undefined name `missing`",
+        "pos.yaml:10:18: task `c`, field `env.X`: bad template: syntax error",
+        "pos.yaml:11:30: task `c`, field `cmd`: bad template: syntax error: unexpected `.`",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?} in:\n{stderr}");
+    }
+    write(
+        d,
+        "pos.toml",
+        "[tasks.a]\ncmd = \"\"\"\necho start\necho {{ nope }}\n\"\"\"\n\n[tasks.b]\ncmd = \"echo {{ missing }}\"\n",
+    );
+    let (_, _, stderr) = validate_in(d, &["pos.toml"]);
+    assert!(stderr.contains("pos.toml:4:9: task `a`, field `cmd`: undefined name `nope`"), "{stderr}");
+    assert!(stderr.contains("pos.toml:8:16: task `b`, field `cmd`: undefined name `missing`"), "{stderr}");
+    write(d, "frag.yaml", "tasks:\n  x:\n    cmd: |\n      echo hi\n      echo {{ gone }}\n");
+    write(d, "g.yaml", "tasks:\n  g: {generator: true, cmd: cat frag.yaml}\n");
+    let out = dagrun().current_dir(d).args(["run", "g.yaml", "--progress", "plain"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("output of `g`:5:15: task `x`, field `cmd`: undefined name `gone`"), "{text}");
+}
