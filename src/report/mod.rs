@@ -58,6 +58,15 @@ impl Reporter {
     pub fn new(mode: Mode) -> Reporter {
         if !color_allowed() {
             console::set_colors_enabled_stderr(false);
+        } else if std::env::var_os("NO_COLOR").is_some() {
+            // Set but empty, which no-color.org says does not disable colour; the terminal
+            // library takes any NO_COLOR for a no, so decide as it would without it.
+            let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+            let clicolor_off = std::env::var("CLICOLOR").is_ok_and(|v| v == "0");
+            let on = std::io::stderr().is_terminal() && !dumb && !clicolor_off;
+            // The bar's styles ask about stdout's colours, the rest about stderr's.
+            console::set_colors_enabled_stderr(on);
+            console::set_colors_enabled(on);
         }
         Reporter { mode, bar: None, failures: Vec::new(), cwd: std::env::current_dir().unwrap_or_default() }
     }

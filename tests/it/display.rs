@@ -79,7 +79,8 @@ fn plain_output_is_the_default_when_not_a_terminal() {
 
 /// Runs `dagrun run` under a pseudo-terminal; a task waits for the test to see the bars drawn
 /// with it running, so the capture surely holds a frame with a running task.
-fn run_in_terminal(no_color: bool) -> String {
+/// `no_color`: the value of `NO_COLOR`, or none to leave it unset.
+fn run_in_terminal(no_color: Option<&str>) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let yaml = format!(
@@ -102,11 +103,10 @@ fn run_in_terminal(no_color: bool) -> String {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if no_color {
-        cmd.env("NO_COLOR", "1");
-    } else {
-        cmd.env_remove("NO_COLOR");
-    }
+    match no_color {
+        Some(v) => cmd.env("NO_COLOR", v),
+        None => cmd.env_remove("NO_COLOR"),
+    };
     let mut child = cmd.spawn().expect("run `script` (util-linux)");
     let captured = Arc::new(Mutex::new(Vec::new()));
     let reader = {
@@ -142,7 +142,7 @@ fn run_in_terminal(no_color: bool) -> String {
 #[test]
 fn bars_are_drawn_on_a_terminal() {
     need_script();
-    let out = run_in_terminal(false);
+    let out = run_in_terminal(None);
     assert!(has_escape(&out), "no escape codes on a terminal: {out:?}");
     assert!(out.contains("/3"), "the overall bar shows done/total: {out:?}");
     assert!(out.contains("\u{1b}[3"), "colours on a terminal without NO_COLOR: {out:?}");
@@ -152,9 +152,17 @@ fn bars_are_drawn_on_a_terminal() {
 }
 
 #[test]
+fn no_color_set_but_empty_keeps_colours() {
+    need_script();
+    // no-color.org: only a non-empty NO_COLOR disables colour.
+    let out = run_in_terminal(Some(""));
+    assert!(out.contains("\u{1b}[3"), "no colours with NO_COLOR set to the empty string: {out:?}");
+}
+
+#[test]
 fn no_color_removes_colours_from_the_bars() {
     need_script();
-    let out = run_in_terminal(true);
+    let out = run_in_terminal(Some("1"));
     assert!(out.contains("/3") && out.contains("run succeeded"), "{out:?}");
     let colour = (30..=49).any(|n| out.contains(&format!("\u{1b}[{n}m"))) || out.contains("\u{1b}[0m");
     assert!(!colour, "colour escape codes despite NO_COLOR: {out:?}");
