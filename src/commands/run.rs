@@ -72,12 +72,16 @@ fn replace_previous(state_path: &Path, logs: &Path) {
             resume_command(state_path)
         );
     }
+    // Only the attempt files of a run being replaced; anything else there is left alone.
+    if previous.is_none() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(logs) else { return };
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
         let attempt_file = name.ends_with(".log") || name.ends_with(".out");
-        if attempt_file && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
+        if attempt_file && e.file_type().is_ok_and(|t| t.is_file()) {
             let _ = std::fs::remove_file(e.path());
         }
     }
