@@ -67,20 +67,33 @@ impl Drop for KillGroupOnDrop {
     }
 }
 
+/// Whether `e` says the system is out of what a process needs (file descriptors, processes,
+/// memory for them), which passes when other tasks end.
+fn starved(e: &std::io::Error) -> bool {
+    use nix::libc::{EAGAIN, EMFILE, ENFILE, ENOMEM};
+    matches!(e.raw_os_error(), Some(EMFILE | ENFILE | EAGAIN | ENOMEM))
+}
+
 fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     if let Some(dir) = &a.workdir {
         if !dir.is_dir() {
             return Err(AttemptEnd::NotStarted(format!("workdir `{}` is not a directory", dir.display())));
         }
     }
-    let log = super::open_log(&a.log)
-        .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?;
+    let failed = |what: String, e: std::io::Error| {
+        if starved(&e) {
+            AttemptEnd::Starved(format!("{what}: {e}"))
+        } else {
+            AttemptEnd::NotStarted(format!("{what}: {e}"))
+        }
+    };
+    let log =
+        super::open_log(&a.log).map_err(|e| failed(format!("cannot open log `{}`", a.log.display()), e))?;
     let out = match &a.stdout {
-        Some(p) => super::create_output(p)
-            .map_err(|e| AttemptEnd::NotStarted(format!("cannot create `{}`: {e}", p.display())))?,
-        None => log
-            .try_clone()
-            .map_err(|e| AttemptEnd::NotStarted(format!("cannot open log `{}`: {e}", a.log.display())))?,
+        Some(p) => {
+            super::create_output(p).map_err(|e| failed(format!("cannot create `{}`", p.display()), e))?
+        }
+        None => log.try_clone().map_err(|e| failed(format!("cannot open log `{}`", a.log.display()), e))?,
     };
     let (program, mut cmd) = match &a.cmd {
         Command::Shell(s) => {
@@ -111,6 +124,9 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     // Marks the task's processes for the reaper, should dagrun die before registering it.
     cmd.env(super::reaper::ENV, token);
     cmd.spawn().map_err(|e| {
+        if starved(&e) {
+            return AttemptEnd::Starved(format!("cannot start `{program}`: {e}"));
+        }
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such program".to_owned(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),

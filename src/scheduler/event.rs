@@ -51,6 +51,9 @@ pub enum AttemptEnd {
     Lost(String),
     /// The server refused a new session (too many on one connection): try again shortly.
     Refused(String),
+    /// The system refused what starting it takes (open files, processes): try again when
+    /// another task has ended and given its share back.
+    Starved(String),
     /// The attempt ended badly for a reason its executor gives in words (a Slurm job state).
     Failed(String),
 }
@@ -79,6 +82,7 @@ impl AttemptEnd {
             AttemptEnd::Rejected(m) => format!("its output was refused:\n{m}"),
             AttemptEnd::Lost(m) => format!("host lost: {m}"),
             AttemptEnd::Refused(m) => format!("session refused: {m}"),
+            AttemptEnd::Starved(m) => format!("cannot start yet: {m}"),
             AttemptEnd::Failed(m) => m.clone(),
         }
     }

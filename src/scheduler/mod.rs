@@ -147,6 +147,8 @@ pub async fn run(
     let mut attach = start.attach;
     let (submitted_tx, mut submitted_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
     let mut lost = vec![0u32; n];
+    // Tasks that could not start for want of file descriptors or processes, until one ends.
+    let mut starved: Vec<u32> = Vec::new();
     let mut no_host: Vec<(u32, String)> = Vec::new();
 
     let (mut tracker, initial) = Tracker::new(plan, start.selected, &start.done);
@@ -332,6 +334,22 @@ pub async fn run(
                     if lost[i as usize] <= MAX_LOST {
                         requeue = Some(Duration::ZERO);
                     }
+                }
+                // The system is out of file descriptors or processes for now: the task waits
+                // for one of the others to end (not using a retry); with none running, it fails.
+                if let AttemptEnd::Starved(_) = &end {
+                    if running_count > 0 && !stopping {
+                        tries[i as usize] -= 1;
+                        sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay: Duration::ZERO })?;
+                        awaiting_retry[i as usize] = true;
+                        starved.push(i);
+                        continue;
+                    }
+                }
+                // Something ended and gave back what it held: the starved tasks try again.
+                for j in starved.drain(..) {
+                    awaiting_retry[j as usize] = false;
+                    queues[exec_index[j as usize]].push_back(j);
                 }
                 if let Some(delay) = requeue {
                     tries[i as usize] -= 1;

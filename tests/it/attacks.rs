@@ -520,3 +520,32 @@ fn resuming_when_the_workflows_directory_is_gone_says_what_to_pass() {
     assert!(err.contains("and so is its directory") && err.contains("--workflow FILE"), "{err}");
     assert!(!err.contains("is not a directory"), "{err}");
 }
+
+/// Under a low open-file limit, tasks that cannot start for want of file descriptors wait for
+/// others to end instead of failing at once: every task of a wide run succeeds.
+#[test]
+fn under_a_low_fd_limit_tasks_wait_for_descriptors_instead_of_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // All 60 are ready at once and started in one pass, before any exit is seen, so each holds
+    // its descriptors while the others start.
+    write(
+        d,
+        "flow.yaml",
+        "executors:\n  local: {type: local, slots: 100}\ntasks:\n  t:\n    matrix: {i: \"{{ range(60) }}\"}\n    \
+         cmd: 'true'\n",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("dagrun");
+    let out = std::process::Command::new("prlimit")
+        .arg("--nofile=48")
+        .arg(&bin)
+        .args(["run", "--progress", "plain", "flow.yaml"])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run prlimit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("run succeeded") && err.contains("60 succeeded"), "{err}");
+    assert!(err.contains("cannot start yet: "), "the limit never bit; the test proves nothing:\n{err}");
+}
