@@ -65,7 +65,12 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         );
     }
     print_plan(&plan, &rec, &selected);
-    let attach = jobs_to_follow(&plan, &prior, &hashes, &rec, args.dry_run);
+    let run_dir = match args.state.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let run_dir = run_dir.canonicalize().unwrap_or(run_dir);
+    let attach = jobs_to_follow(&plan, &prior, &run_dir, &hashes, &rec, args.dry_run);
     if args.dry_run {
         print_order(&plan, &selected, |i| !rec.done[i as usize]);
         return Ok(code::OK);
@@ -151,20 +156,53 @@ fn load_workflow(explicit: Option<&Path>, prior: &StateFile, opts: &LoadOptions)
     }
 }
 
+/// Jobs a killed run submitted whose ids it had no time to record: tasks recorded running on a
+/// slurm executor without a job id, found by the comment their attempt's job carries.
+fn submitted_unrecorded(plan: &Plan, prior: &StateFile, run_dir: &Path) -> HashMap<String, String> {
+    let mut logs: Vec<(String, PathBuf)> = Vec::new();
+    for (id, r) in &prior.tasks {
+        let (Status::Running, None, Some(log)) = (r.status, &r.job, &r.log) else { continue };
+        let slurm = plan.get(id).is_some_and(|i| matches!(plan.executor_of(i).kind, ExecutorKind::Slurm(_)));
+        if slurm {
+            // As the run named it: the logs directory resolved, as `prepare_run_dir` does.
+            let path = run_dir.join(log);
+            let resolved = match (path.parent().and_then(|p| p.canonicalize().ok()), path.file_name()) {
+                (Some(dir), Some(name)) => dir.join(name),
+                _ => path,
+            };
+            logs.push((id.clone(), resolved));
+        }
+    }
+    if logs.is_empty() {
+        return HashMap::new();
+    }
+    let paths: Vec<PathBuf> = logs.iter().map(|(_, l)| l.clone()).collect();
+    let Some(jobs) = crate::exec::slurm::jobs_of_attempts(&paths) else { return HashMap::new() };
+    logs.into_iter().filter_map(|(id, l)| Some((id, jobs.get(&l)?.clone()))).collect()
+}
+
 /// Slurm jobs that a killed run left behind. A job of a task that will run as it was is followed
 /// again instead of submitted twice; a job of a task that changed (or is forced, or gone) is
 /// cancelled, so that it does not run beside its replacement.
 fn jobs_to_follow(
     plan: &Plan,
     prior: &StateFile,
+    run_dir: &Path,
     hashes: &[String],
     rec: &Reconciled,
     dry_run: bool,
 ) -> HashMap<u32, String> {
     let mut follow = HashMap::new();
+    let found = submitted_unrecorded(plan, prior, run_dir);
     let mut err = std::io::stderr().lock();
     for (id, r) in &prior.tasks {
-        let (Status::Running, Some(job)) = (r.status, &r.job) else { continue };
+        let job = match (&r.job, found.get(id)) {
+            (Some(job), _) | (None, Some(job)) => job,
+            (None, None) => continue,
+        };
+        if r.status != Status::Running {
+            continue;
+        }
         let same = plan.get(id).filter(|&i| {
             let iu = i as usize;
             rec.why[iu] == Some(Why::Interrupted)

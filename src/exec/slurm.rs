@@ -287,6 +287,7 @@ pub fn sbatch_args(def: &SlurmDef, a: &Attempt, slots: u32, script: &Path) -> Ve
     let mut v = vec![
         "--parsable".to_owned(),
         format!("--job-name={}", job_name(&a.task_id)),
+        format!("--comment={}", attempt_comment(&a.log)),
         format!("--output={log}"),
         format!("--error={log}"),
     ];
@@ -314,6 +315,41 @@ fn job_name(id: &str) -> String {
     let clean: String = id.chars().map(|c| if c.is_control() || c == ',' { '_' } else { c }).collect();
     let short: String = clean.chars().take(120).collect();
     format!("dagrun:{short}")
+}
+
+/// The comment that marks the job of the attempt whose log is `log` (an absolute path, unique to
+/// one attempt of one state): `resume` finds by it a job whose id never reached the state (dagrun
+/// killed between `sbatch` returning and the id being recorded).
+fn attempt_comment(log: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(log.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("dagrun-attempt-{hex}")
+}
+
+/// The queued or running jobs of this user submitted for the attempts whose logs are `logs`,
+/// by log. Asked once, synchronously (resume, before anything runs); `None` when `squeue`
+/// cannot say.
+pub fn jobs_of_attempts(logs: &[std::path::PathBuf]) -> Option<HashMap<std::path::PathBuf, String>> {
+    let out = std::process::Command::new("squeue")
+        .args(["--noheader", "--me", "-O", "JobID:|,Comment:|"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let by_comment: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('|').map(str::trim);
+            Some((f.next()?.to_owned(), f.next()?.to_owned()))
+        })
+        .filter(|(id, c)| !id.is_empty() && c.starts_with("dagrun-attempt-"))
+        .map(|(id, c)| (c, id))
+        .collect();
+    Some(
+        logs.iter().filter_map(|l| Some((l.clone(), by_comment.get(&attempt_comment(l))?.clone()))).collect(),
+    )
 }
 
 /// Submits an attempt; the job id, or Slurm's reason for refusing it.

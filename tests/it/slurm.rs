@@ -242,6 +242,80 @@ fn resume_after_a_kill_follows_the_running_jobs_instead_of_submitting_them_again
     assert_eq!(s.tasks["held[i=1]"].attempts, 1, "following a job is not another attempt");
 }
 
+/// dagrun killed after `sbatch` returned but before the job id reached the state: resume finds
+/// the job by the comment its attempt gave it and follows it, instead of submitting a second.
+#[test]
+fn a_job_whose_id_was_never_recorded_is_found_and_followed_not_submitted_twice() {
+    let c = Cluster::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        &format!(
+            "{HEAD}tasks:\n  held:\n    \
+             cmd: 'echo \"$DAGRUN_TASK\" >> \"$LOG\"; touch \"$DIR/started\"; while [ ! -e \"$DIR/go\" ]; do sleep 0.1; done'\n"
+        ),
+    );
+    // An `sbatch` that submits, says so, and then holds its answer until dagrun is gone.
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|p| p.join("sbatch"))
+        .find(|p| p.is_file())
+        .expect("sbatch on PATH");
+    let shim = d.join("shim");
+    std::fs::create_dir(&shim).unwrap();
+    write(
+        &shim,
+        "sbatch",
+        &format!(
+            "#!/bin/sh\nout=$('{}' \"$@\")\ntouch \"$DIR/submitted\"\nwhile kill -0 $PPID 2>/dev/null; do sleep 0.1; done\necho \"$out\"\n",
+            real.display()
+        ),
+    );
+    std::fs::set_permissions(shim.join("sbatch"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(shim.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let mut child = dagrun(&c, d)
+        .args(["run", "--progress", "plain", "--state", "st/state.json", "flow.yaml"])
+        .env("PATH", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&d.join("submitted"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_file(&d.join("started"));
+    let s = state(d);
+    assert_eq!(s.tasks["held"].status, Status::Running);
+    assert_eq!(s.tasks["held"].job, None, "the id was recorded: the window was not hit");
+    let jobs = c.active_jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+
+    let mut resume = dagrun(&c, d)
+        .args(["resume", "--progress", "plain", "st/state.json"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("resume.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(d.join("resume.err")).unwrap_or_default().contains("following slurm job") {
+        assert!(start.elapsed() < LIMIT, "resume did not find the job");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(d.join("go"), "").unwrap();
+    let status = wait_exit(&mut resume, LIMIT);
+    let e = std::fs::read_to_string(d.join("resume.err")).unwrap();
+    assert_eq!(status.code(), Some(0), "{e}\n{}", c.logs());
+    assert!(e.contains(&format!("held: following slurm job {}", jobs[0])), "{e}");
+    assert_eq!(line_counts(&d.join("ran.log")).get("held"), Some(&1));
+    assert_eq!(c.jobs().len(), 1, "a second job was submitted: {:?}", c.jobs());
+    assert_eq!(state(d).tasks["held"].job.as_deref(), Some(jobs[0].as_str()));
+}
+
 #[test]
 fn a_job_lost_with_its_node_runs_again_without_using_a_retry() {
     let c = Cluster::start();
