@@ -141,7 +141,7 @@ fn stop(what: Option<([u8; WHAT_BYTES], usize)>, reason: &[u8]) -> ! {
     }
     write(reason);
     // SAFETY: _exit(2) ends the process at once, running nothing of this one.
-    unsafe { nix::libc::_exit(crate::error::code::INVALID as i32) }
+    unsafe { nix::libc::_exit(crate::model::code::INVALID as i32) }
 }
 
 /// Names what the current thread renders next (`FILE: task `NAME``), for the messages.

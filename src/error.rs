@@ -2,27 +2,7 @@
 
 use crate::diag::Diagnostic;
 
-/// Exit codes of the command-line contract.
-pub mod code {
-    pub const OK: u8 = 0;
-    pub const TASK_FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const INVALID: u8 = 3;
-    pub const STATE: u8 = 4;
-    pub const INTERRUPTED: u8 = 130;
-    pub const TERMINATED: u8 = 143;
-
-    /// Each code with what it means, for the manual.
-    pub const MEANINGS: [(u8, &str); 7] = [
-        (OK, "Everything needed ran and succeeded, or the files are valid."),
-        (TASK_FAILED, "A task failed (after its retries) or was skipped because one it needs failed."),
-        (USAGE, "The command line is wrong (an unknown flag, an undeclared -p param)."),
-        (INVALID, "The workflow is invalid; every problem is printed."),
-        (STATE, "The state file cannot be used (unreadable, locked by a running dagrun, incompatible)."),
-        (INTERRUPTED, "Interrupted by SIGINT (Ctrl-C); running tasks were stopped and the state saved."),
-        (TERMINATED, "Terminated by SIGTERM or SIGHUP; running tasks were stopped and the state saved."),
-    ];
-}
+pub use crate::model::code;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -8,6 +8,8 @@ pub mod commands;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod model;
+pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod scheduler;

@@ -7,10 +7,11 @@
 //! it, so it may use only `dagrun` and the main crate's own dependencies.
 
 use dagrun::diag::Diagnostic;
+use dagrun::pipeline::load_text;
 use dagrun::plan::{Plan, render, splice};
 use dagrun::state::{hash, resume, store};
 use dagrun::workflow::load::{self, Format};
-use dagrun::workflow::{LoadError, LoadOptions, load_text, split};
+use dagrun::workflow::{LoadError, LoadOptions, split};
 use std::path::Path;
 use std::sync::OnceLock;
 

@@ -2,8 +2,8 @@
 
 use crate::cli::{GraphArgs, GraphFormat};
 use crate::error::{Error, Result, code};
+use crate::pipeline::load_file;
 use crate::plan::render;
-use crate::workflow::load_file;
 use std::io::Write;
 
 pub fn run(args: &GraphArgs) -> Result<u8> {

@@ -30,7 +30,7 @@ pub(crate) fn workflow_given_for_state(path: &std::path::Path) -> Option<crate::
     if !matches!(ext, "yaml" | "yml" | "toml") {
         return None;
     }
-    let name = crate::workflow::load_file(path, &crate::workflow::LoadOptions::default())
+    let name = crate::pipeline::load_file(path, &crate::workflow::LoadOptions::default())
         .map(|p| p.name.to_string())
         .unwrap_or_else(|_| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     let state = run::default_state_path(path, &name);

@@ -3,6 +3,7 @@
 
 use crate::cli::{Progress, RunArgs};
 use crate::error::{Error, Result, code};
+use crate::pipeline::load_file;
 use crate::plan::Plan;
 use crate::report::{Mode, Reporter};
 use crate::scheduler::event::{Outcome, Tee};
@@ -12,7 +13,6 @@ use crate::state::model::{FORMAT_VERSION, RunRecord, StateFile, TaskRecord, Work
 use crate::state::recorder::Recorder;
 use crate::state::store::Lock;
 use crate::workflow::load::Format;
-use crate::workflow::load_file;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,8 +57,8 @@ fn replace_previous(state_path: &Path, logs: &Path) {
         .iter()
         .flat_map(|p| p.tasks.values())
         .filter(|r| match r.status {
-            crate::scheduler::event::Status::Succeeded => false,
-            crate::scheduler::event::Status::Skipped => {
+            crate::model::Status::Succeeded => false,
+            crate::model::Status::Skipped => {
                 r.reason.as_deref() != Some(crate::state::model::CONDITION_NOT_MET)
             }
             _ => true,

@@ -4,7 +4,7 @@
 use super::graph::write_stdout;
 use crate::cli::{ReportFormat, StatusArgs};
 use crate::error::{Error, Result, code};
-use crate::scheduler::event::Status;
+use crate::model::Status;
 use crate::state::store;
 use std::collections::BTreeMap;
 

@@ -3,7 +3,8 @@
 use super::graph::write_stdout;
 use crate::cli::{ReportFormat, ValidateArgs};
 use crate::error::{Error, Result, code};
-use crate::workflow::{LoadError, load_file};
+use crate::pipeline::load_file;
+use crate::workflow::LoadError;
 
 pub fn run(args: &ValidateArgs) -> Result<u8> {
     let opts = args.load.options();

@@ -2,7 +2,7 @@
 //! Placement picks the least-loaded host (by share of its slots in use) that has room.
 
 use super::ssh::{HostConn, Master};
-use crate::plan::{ExecutorDef, ExecutorKind};
+use crate::model::{ExecutorDef, ExecutorKind};
 use std::sync::Arc;
 
 struct PoolHost {

@@ -6,7 +6,7 @@
 //! memory. After the task's main process exits, whatever it left running in its group is killed.
 
 use super::{Attempt, Cancel, CancelRx};
-use crate::scheduler::event::AttemptEnd;
+use crate::exec::AttemptEnd;
 use crate::task::Command;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;

@@ -5,6 +5,7 @@ pub mod hosts;
 pub mod local;
 pub mod mux;
 pub mod reaper;
+pub mod shell;
 pub mod slurm;
 pub mod ssh;
 
@@ -82,4 +83,60 @@ pub(crate) fn no_follow(
             e
         }
     })
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// The command exited (0 is success).
+    Exited(i32),
+    /// The command was killed by a signal it did not expect.
+    Signaled(i32),
+    /// The attempt ran past its `timeout` and was killed.
+    TimedOut(Duration),
+    /// dagrun stopped it (Ctrl-C, SIGTERM, `--fail-fast`).
+    Cancelled,
+    /// The command could not be started (missing program, bad workdir, log not writable).
+    NotStarted(String),
+    /// A generator exited 0 but its output was refused (every problem, one per line).
+    Rejected(String),
+    /// The host, not the task, failed (connection lost, host down): run it elsewhere.
+    Lost(String),
+    /// The server refused a new session (too many on one connection): try again shortly.
+    Refused(String),
+    /// The system refused what starting it takes (open files, processes): try again when
+    /// another task has ended and given its share back.
+    Starved(String),
+    /// The attempt ended badly for a reason its executor gives in words (a Slurm job state).
+    Failed(String),
+}
+
+impl AttemptEnd {
+    pub fn succeeded(&self) -> bool {
+        matches!(self, AttemptEnd::Exited(0))
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            AttemptEnd::Exited(c) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// One lowercase phrase for displays and the state file.
+    pub fn describe(&self) -> String {
+        match self {
+            AttemptEnd::Exited(0) => "exited 0".into(),
+            AttemptEnd::Exited(c) => format!("exit code {c}"),
+            AttemptEnd::Signaled(s) => format!("killed by signal {s}"),
+            AttemptEnd::TimedOut(t) => format!("timed out after {}", humantime::format_duration(*t)),
+            AttemptEnd::Cancelled => "interrupted".into(),
+            AttemptEnd::NotStarted(m) => m.clone(),
+            AttemptEnd::Rejected(m) => format!("its output was refused:\n{m}"),
+            AttemptEnd::Lost(m) => format!("host lost: {m}"),
+            AttemptEnd::Refused(m) => format!("session refused: {m}"),
+            AttemptEnd::Starved(m) => format!("cannot start yet: {m}"),
+            AttemptEnd::Failed(m) => m.clone(),
+        }
+    }
 }

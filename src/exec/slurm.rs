@@ -10,10 +10,10 @@
 //! A job outlives a dagrun that is killed: its id is in the state file, and `resume` waits for
 //! it again (`attach`) instead of submitting the task a second time.
 
+use super::shell;
 use super::{Attempt, Cancel, CancelRx};
-use crate::plan::SlurmDef;
-use crate::scheduler::event::AttemptEnd;
-use crate::task::Command;
+use crate::exec::AttemptEnd;
+use crate::model::SlurmDef;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -65,7 +65,7 @@ impl Slurm {
     pub fn start(def: SlurmDef) -> Arc<Slurm> {
         let poll = std::env::var("DAGRUN_SLURM_POLL")
             .ok()
-            .and_then(|v| crate::workflow::expand::parse_duration(&v).ok())
+            .and_then(|v| crate::model::parse_duration(&v).ok())
             .filter(|d| !d.is_zero())
             .unwrap_or(POLL);
         let s = Arc::new(Slurm {
@@ -240,38 +240,23 @@ fn status_path(log: &Path) -> PathBuf {
     log.with_extension("exit")
 }
 
-fn q(s: &str) -> String {
-    shlex::try_quote(s).map_or_else(|_| "''".to_owned(), |c| c.into_owned())
-}
-
 /// The job script: the task's environment and directory, its command with stdin from
 /// /dev/null, and its exit status written (atomically) where dagrun will look for it.
-pub fn job_script(a: &Attempt) -> String {
-    let status = q(&status_path(&a.log).display().to_string());
+pub fn job_script(a: &Attempt) -> Result<String, String> {
+    let status = shell::quote(&status_path(&a.log).display().to_string())?;
     let mut s = String::from("#!/bin/sh\n");
     s.push_str(&format!("# dagrun task {}, attempt {}\n", a.task_id.escape_debug(), a.number));
     s.push_str(&format!(
         "dagrun_status() {{ printf '%s\\n' \"$1\" > {status}.tmp && mv -f {status}.tmp {status}; exit \"$1\"; }}\n"
     ));
-    for (k, v) in &a.env {
-        s.push_str(&format!("{k}={}; export {k}\n", q(v)));
-    }
-    if let Some(d) = &a.workdir {
-        let d = q(&d.display().to_string());
-        s.push_str(&format!(
-            "cd -- {d} || {{ echo \"dagrun: cannot enter workdir \"{d} >&2; dagrun_status 126; }}\n"
-        ));
-    }
-    let out = a.stdout.as_ref().map(|p| format!(" > {}", q(&p.display().to_string()))).unwrap_or_default();
-    match &a.cmd {
-        Command::Shell(c) => s.push_str(&format!("sh -c {} </dev/null{out}\n", q(c))),
-        Command::Argv(argv) => {
-            let parts: Vec<String> = argv.iter().map(|w| q(w)).collect();
-            s.push_str(&format!("{} </dev/null{out}\n", parts.join(" ")));
-        }
-    }
+    s.push_str(&shell::prelude(a, "dagrun_status 126")?);
+    let out = match &a.stdout {
+        Some(p) => format!(" > {}", shell::quote(&p.display().to_string())?),
+        None => String::new(),
+    };
+    s.push_str(&format!("{} </dev/null{out}\n", shell::command(a)?));
     s.push_str("dagrun_status $?\n");
-    s
+    Ok(s)
 }
 
 /// Slurm's `--time`: whole minutes, rounded up, as `days-hours:minutes:seconds`.
@@ -356,8 +341,9 @@ pub fn jobs_of_attempts(logs: &[std::path::PathBuf]) -> Option<HashMap<std::path
 async fn submit(def: &SlurmDef, a: &Attempt, slots: u32) -> Result<String, String> {
     let script = script_path(&a.log);
     let _ = std::fs::remove_file(status_path(&a.log));
+    let text = job_script(a).map_err(|e| format!("cannot write the job script: {e}"))?;
     super::create_output(&script)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, job_script(a).as_bytes()))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
         .map_err(|e| format!("cannot write the job script `{}`: {e}", script.display()))?;
     let out = tokio::process::Command::new("sbatch")
         .args(sbatch_args(def, a, slots, &script))
@@ -566,6 +552,7 @@ async fn ended(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::Command;
 
     #[test]
     fn squeue_lines_become_states() {

@@ -13,10 +13,10 @@
 //! after the grace period) when the session's stdin reaches EOF. Closing that stdin is
 //! therefore a clean cancel, and a dagrun that dies takes its remote tasks with it.
 
+use super::shell;
 use super::{Attempt, Cancel, CancelRx, mux};
-use crate::plan::Host;
-use crate::scheduler::event::AttemptEnd;
-use crate::task::Command;
+use crate::exec::AttemptEnd;
+use crate::model::Host;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -213,7 +213,11 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
         Err(e) => return AttemptEnd::NotStarted(format!("cannot make a pipe: {e}")),
     };
     let stdio = [stdin.as_raw_fd(), out.as_raw_fd(), log.as_raw_fd()];
-    let opened = mux::open(&master.path, &remote_command(a), stdio).await;
+    let command = match remote_command(a) {
+        Ok(c) => c,
+        Err(why) => return AttemptEnd::NotStarted(format!("cannot write the remote command: {why}")),
+    };
+    let opened = mux::open(&master.path, &command, stdio).await;
     // The master holds its own copies now.
     drop((stdin, out, log));
     let mut session = match opened {
@@ -265,23 +269,13 @@ async fn ended_as(ended: mux::Ended, master: &Master) -> AttemptEnd {
     }
 }
 
-fn q(s: &str) -> String {
-    shlex::try_quote(s).map_or_else(|_| "''".to_owned(), |c| c.into_owned())
-}
-
 /// The remote command: `exec sh -c '<wrapper>'`, so the wrapper is the session's process group
 /// leader (`$$` is the group to kill).
-pub fn remote_command(a: &Attempt) -> String {
+pub fn remote_command(a: &Attempt) -> Result<String, String> {
     let mut w = String::new();
     // fd 3 keeps the ssh channel's stdin for the watchdog; the task reads /dev/null.
     w.push_str("exec 3<&0 </dev/null\n");
-    if let Some(d) = &a.workdir {
-        let d = q(&d.display().to_string());
-        w.push_str(&format!("cd -- {d} || {{ echo \"dagrun: cannot enter workdir \"{d} >&2; exit 126; }}\n"));
-    }
-    for (k, v) in &a.env {
-        w.push_str(&format!("{k}={}; export {k}\n", q(v)));
-    }
+    w.push_str(&shell::prelude(a, "exit 126")?);
     let grace = a.grace.as_secs().max(1);
     // The watchdog is in the task's group: it ignores the TERM it sends so that it lives to
     // send the KILL, and it holds no output so that it does not keep the session open. Before
@@ -292,13 +286,7 @@ pub fn remote_command(a: &Attempt) -> String {
     w.push_str(&format!(
         "{{ trap '' TERM; while read -r _ <&3; do :; done; kill -s USR1 $$; kill -s TERM -- -$$; sleep {grace}; kill -s KILL -- -$$; }} >/dev/null 2>&1 &\nw=$!\n"
     ));
-    match &a.cmd {
-        Command::Shell(s) => w.push_str(&format!("sh -c {} &\n", q(s))),
-        Command::Argv(argv) => {
-            let parts: Vec<String> = argv.iter().map(|s| q(s)).collect();
-            w.push_str(&format!("{} &\n", parts.join(" ")));
-        }
-    }
+    w.push_str(&format!("{} &\n", shell::command(a)?));
     // A USR1 interrupts `wait` while the task still runs: wait again until it has exited.
     w.push_str(concat!(
         "t=$!\ntrap '' TERM\n",
@@ -306,5 +294,5 @@ pub fn remote_command(a: &Attempt) -> String {
         "[ -n \"$s\" ] && kill -s KILL -- -$$\n",
         "kill -s KILL $w 2>/dev/null\nkill -s TERM -- -$$ 2>/dev/null\nexit $c\n",
     ));
-    format!("exec sh -c {}", q(&w))
+    Ok(format!("exec sh -c {}", shell::quote(&w)?))
 }

@@ -12,78 +12,10 @@ pub mod splice;
 pub use build::build;
 pub(crate) use index::IdIndex;
 
+use crate::model::ExecutorDef;
 use crate::task::Task;
 use indexmap::IndexMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-
-/// An SSH host of an executor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Host {
-    pub name: String,
-    pub user: Option<String>,
-    pub port: Option<u16>,
-    pub slots: u32,
-}
-
-#[derive(Debug, Clone)]
-pub enum ExecutorKind {
-    /// `slots_given`: the workflow set its `slots`; otherwise they are the number of CPUs, and
-    /// `-j N` sets them instead (as `make -j` would).
-    Local {
-        slots_given: bool,
-    },
-    Ssh {
-        hosts: Vec<Host>,
-        config: Option<String>,
-        identity_file: Option<String>,
-        options: Vec<String>,
-        max_sessions: u32,
-    },
-    Slurm(SlurmDef),
-}
-
-/// A `slurm` executor's job options, checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SlurmDef {
-    pub partition: Option<String>,
-    pub account: Option<String>,
-    pub qos: Option<String>,
-    /// Job time limit; without it, the task's `timeout`.
-    pub time: Option<std::time::Duration>,
-    /// CPUs per job; without it, the task's `slots`.
-    pub cpus_per_task: Option<u32>,
-    pub mem: Option<String>,
-    pub sbatch_args: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ExecutorDef {
-    pub name: Arc<str>,
-    /// Tasks slots in all (for ssh, the sum over hosts).
-    pub slots: u32,
-    pub kind: ExecutorKind,
-}
-
-impl ExecutorDef {
-    /// The most slots one task of this executor can take (the largest host).
-    pub fn max_task_slots(&self) -> u32 {
-        match &self.kind {
-            ExecutorKind::Ssh { hosts, .. } => hosts.iter().map(|h| h.slots).max().unwrap_or(0),
-            // A job's slots are its CPUs, which Slurm places; `slots` counts jobs in flight.
-            ExecutorKind::Slurm(_) => u32::MAX,
-            ExecutorKind::Local { .. } => self.slots,
-        }
-    }
-
-    pub fn type_name(&self) -> &'static str {
-        match self.kind {
-            ExecutorKind::Local { .. } => "local",
-            ExecutorKind::Ssh { .. } => "ssh",
-            ExecutorKind::Slurm(_) => "slurm",
-        }
-    }
-}
 
 /// Where the workflow came from.
 #[derive(Debug, Clone)]

@@ -116,8 +116,14 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
         namespace: &ns,
         diags,
     };
-    let defaults = plan.defaults.clone();
-    let Expanded { tasks, after, bases, .. } = ex.expand_fragment(&spec.tasks, &defaults, plan);
+    let head = Expanded::head(
+        plan.name.clone(),
+        plan.params.clone(),
+        plan.executors.clone(),
+        plan.defaults.clone(),
+        plan.max_tasks,
+    );
+    let Expanded { tasks, after, bases, .. } = ex.expand_fragment(&spec.tasks, head);
     let mut diags = ex.diags;
 
     let skipped: std::collections::HashSet<&str> = partial.broken.iter().map(String::as_str).collect();

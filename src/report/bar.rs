@@ -4,8 +4,9 @@
 //! Task lines are redrawn by a ticker thread a few times a second from a shared view, so the
 //! scheduler's events only update a map, and thousands of short tasks cost no redraws.
 
+use crate::model::Status;
 use crate::plan::Plan;
-use crate::scheduler::event::{Event, Status};
+use crate::scheduler::event::Event;
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::{AtomicBool, Ordering};

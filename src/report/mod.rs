@@ -5,8 +5,10 @@
 mod bar;
 mod plain;
 
+use crate::exec::AttemptEnd;
+use crate::model::Status;
 use crate::plan::Plan;
-use crate::scheduler::event::{AttemptEnd, Event, EventSink, Outcome, Status};
+use crate::scheduler::event::{Event, EventSink, Outcome};
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

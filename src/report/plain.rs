@@ -2,8 +2,9 @@
 //! the reporter itself (with their log tail), so they are not repeated here.
 
 use super::fmt_duration;
+use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
-use crate::scheduler::event::{Event, SkipReason, Status};
+use crate::scheduler::event::Event;
 
 pub fn line(plan: &Plan, e: &Event) -> Option<String> {
     Some(match e {

@@ -2,101 +2,11 @@
 //! file: reporters and the state recorder are `EventSink`s that consume these events, in order,
 //! synchronously — so a sink that records a success has done so before any dependent starts.
 
+use crate::exec::AttemptEnd;
+use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
-
-/// A task's status, as the state file and `graph --state` name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Skipped,
-    Interrupted,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Running => "running",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-            Status::Interrupted => "interrupted",
-        }
-    }
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptEnd {
-    /// The command exited (0 is success).
-    Exited(i32),
-    /// The command was killed by a signal it did not expect.
-    Signaled(i32),
-    /// The attempt ran past its `timeout` and was killed.
-    TimedOut(Duration),
-    /// dagrun stopped it (Ctrl-C, SIGTERM, `--fail-fast`).
-    Cancelled,
-    /// The command could not be started (missing program, bad workdir, log not writable).
-    NotStarted(String),
-    /// A generator exited 0 but its output was refused (every problem, one per line).
-    Rejected(String),
-    /// The host, not the task, failed (connection lost, host down): run it elsewhere.
-    Lost(String),
-    /// The server refused a new session (too many on one connection): try again shortly.
-    Refused(String),
-    /// The system refused what starting it takes (open files, processes): try again when
-    /// another task has ended and given its share back.
-    Starved(String),
-    /// The attempt ended badly for a reason its executor gives in words (a Slurm job state).
-    Failed(String),
-}
-
-impl AttemptEnd {
-    pub fn succeeded(&self) -> bool {
-        matches!(self, AttemptEnd::Exited(0))
-    }
-
-    pub fn exit_code(&self) -> Option<i32> {
-        match self {
-            AttemptEnd::Exited(c) => Some(*c),
-            _ => None,
-        }
-    }
-
-    /// One lowercase phrase for displays and the state file.
-    pub fn describe(&self) -> String {
-        match self {
-            AttemptEnd::Exited(0) => "exited 0".into(),
-            AttemptEnd::Exited(c) => format!("exit code {c}"),
-            AttemptEnd::Signaled(s) => format!("killed by signal {s}"),
-            AttemptEnd::TimedOut(t) => format!("timed out after {}", humantime::format_duration(*t)),
-            AttemptEnd::Cancelled => "interrupted".into(),
-            AttemptEnd::NotStarted(m) => m.clone(),
-            AttemptEnd::Rejected(m) => format!("its output was refused:\n{m}"),
-            AttemptEnd::Lost(m) => format!("host lost: {m}"),
-            AttemptEnd::Refused(m) => format!("session refused: {m}"),
-            AttemptEnd::Starved(m) => format!("cannot start yet: {m}"),
-            AttemptEnd::Failed(m) => m.clone(),
-        }
-    }
-}
-
-/// Why a task was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// A dependency failed (or was skipped because one failed): the run is not a success.
-    DependencyFailed,
-    /// Its `when` condition did not hold although nothing failed (a `when: failure` task
-    /// after a clean run, or a task after such a task).
-    ConditionNotMet,
-}
 
 #[derive(Debug, Clone)]
 pub enum Event {

@@ -7,13 +7,15 @@
 pub mod event;
 pub mod tracker;
 
+use crate::exec::AttemptEnd;
 use crate::exec::hosts::{HostPool, Placement};
 use crate::exec::slurm::Slurm;
 use crate::exec::{self, Attempt, Cancel};
-use crate::plan::ExecutorKind;
+use crate::model::ExecutorKind;
+use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
 use crate::task::file_name_for;
-use event::{AttemptEnd, Event, EventSink, Outcome, SkipReason, Status};
+use event::{Event, EventSink, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::path::PathBuf;

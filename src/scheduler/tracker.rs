@@ -7,7 +7,7 @@
 //! and one failed (a dependency skipped because of a failure counts as failed); `always` runs
 //! when all finished.
 
-use super::event::{SkipReason, Status};
+use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
 use crate::task::When;
 
@@ -168,7 +168,8 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::{LoadOptions, load::Format, load_text};
+    use crate::pipeline::load_text;
+    use crate::workflow::{LoadOptions, load::Format};
     use proptest::prelude::*;
     use std::path::Path;
 

@@ -82,7 +82,8 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::{LoadOptions, load::Format, load_text};
+    use crate::pipeline::load_text;
+    use crate::workflow::{LoadOptions, load::Format};
     use std::path::Path;
 
     fn hashes(yaml: &str) -> Vec<String> {

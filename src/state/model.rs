@@ -2,7 +2,7 @@
 //! later versions of dagrun keep reading it (a fixture under `tests/fixtures/state/` holds
 //! them to it). Fields are added with defaults, never renamed.
 
-use crate::scheduler::event::Status;
+use crate::model::Status;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,10 @@ use super::model::{
     CONDITION_NOT_MET, DEPENDENCY_FAILED, GeneratorRecord, RunRecord, StateFile, TaskRecord, timestamp,
 };
 use super::store::{self, Journal, Lock};
+use crate::exec::AttemptEnd;
+use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
-use crate::scheduler::event::{AttemptEnd, Event, EventSink, SkipReason, Status};
+use crate::scheduler::event::{Event, EventSink};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};

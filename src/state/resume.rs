@@ -7,8 +7,8 @@
 
 use super::hash::definition_hashes;
 use super::model::{CONDITION_NOT_MET, StateFile, TaskRecord};
+use crate::model::Status;
 use crate::plan::Plan;
-use crate::scheduler::event::Status;
 use indexmap::IndexMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

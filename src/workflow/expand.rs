@@ -12,7 +12,7 @@ use super::spec::{
 };
 use super::template::{self, InstanceContext, Tpl, plain_string};
 use crate::diag::{Diagnostic, suggest};
-use crate::plan::{ExecutorDef, ExecutorKind, Host, SlurmDef};
+use crate::model::{ExecutorDef, ExecutorKind, Host, SlurmDef, parse_duration};
 use crate::task::{Command, Task, When};
 use indexmap::IndexMap;
 use minijinja::Value;
@@ -36,6 +36,29 @@ pub struct Expanded {
     /// The workflow's `defaults`, kept for tasks generators add later.
     pub defaults: super::spec::TaskDefaults,
     pub max_tasks: usize,
+}
+
+impl Expanded {
+    /// A workflow without tasks yet, which a generator's output is expanded after.
+    pub fn head(
+        name: String,
+        params: IndexMap<String, serde_json::Value>,
+        executors: IndexMap<String, ExecutorDef>,
+        defaults: TaskDefaults,
+        max_tasks: usize,
+    ) -> Expanded {
+        Expanded {
+            name,
+            params,
+            env: Vec::new(),
+            executors,
+            tasks: Vec::new(),
+            after: AfterLists::default(),
+            bases: Vec::new(),
+            defaults,
+            max_tasks,
+        }
+    }
 }
 
 /// A matrix key and its values, each with its string form for ids.
@@ -201,33 +224,13 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// Expands a generator's output: its tasks, under `self.namespace`, with the workflow's
-    /// params, defaults and executors.
-    pub fn expand_fragment(
-        &mut self,
-        tasks: &IndexMap<String, TaskSpec>,
-        defaults: &super::spec::TaskDefaults,
-        plan: &crate::plan::Plan,
-    ) -> Expanded {
+    /// Expands a generator's output: its tasks, under `self.namespace`, after `head` (the
+    /// workflow's name, params, executors and defaults, without tasks; see `Expanded::head`).
+    pub fn expand_fragment(&mut self, tasks: &IndexMap<String, TaskSpec>, head: Expanded) -> Expanded {
         let jinja = template::environment(self.max_tasks);
-        let base = template::base_context(&plan.params, &plan.name);
-        self.expand_tasks(
-            &jinja,
-            &base,
-            tasks,
-            defaults,
-            Expanded {
-                name: plan.name.clone(),
-                params: plan.params.clone(),
-                env: Vec::new(),
-                executors: plan.executors.clone(),
-                tasks: Vec::new(),
-                after: AfterLists::default(),
-                bases: Vec::new(),
-                defaults: defaults.clone(),
-                max_tasks: plan.max_tasks,
-            },
-        )
+        let base = template::base_context(&head.params, &head.name);
+        let defaults = head.defaults.clone();
+        self.expand_tasks(&jinja, &base, tasks, &defaults, head)
     }
 
     /// Appends the instances of `tasks` to `out`.
@@ -931,11 +934,6 @@ fn check_slurm_word(v: &str) -> Result<(), String> {
         return Err(format!("`{}` is not a value sbatch takes: it must be one word", v.escape_debug()));
     }
     Ok(())
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration ({e}); write it like `500ms`, `30s`, `10m` or `2h`"))
 }
 
 /// The value `-p k=v` gives a param declared as `declared`. For a string param it is the text

@@ -1,5 +1,7 @@
-//! From a workflow file to a validated `Plan`: the one loading path shared by `run`, `resume`,
-//! `graph` and `validate`, so a file that validates is a file that runs.
+//! From workflow text to expanded tasks: parsing (`load`, `split`), the schema (`spec`),
+//! templates and expansion (`template`, `expand`). The plan is built from what this stage
+//! hands on, in `crate::pipeline`, the one loading path of `run`, `resume`, `graph` and
+//! `validate`.
 
 pub mod after;
 pub mod expand;
@@ -9,7 +11,6 @@ pub mod split;
 pub mod template;
 
 use crate::diag::Diagnostic;
-use crate::plan::{self, Plan, Source};
 use load::Format;
 use spec::WorkflowSpec;
 use std::path::Path;
@@ -51,37 +52,26 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Loads, renders, expands and validates the workflow at `path`.
-pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
-    let (format, text) = load::read_source(path).map_err(|d| LoadError::Invalid(vec![d]))?;
-    load_text(path, format, text, opts)
-}
+/// The expanded workflow, the problems found so far, and the tasks left out for them.
+pub type ExpandResult = Result<(expand::Expanded, Vec<Diagnostic>, Vec<String>), LoadError>;
 
-/// Like `load_file`, for source text already in hand (a copy kept in a state file).
-pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) -> Result<Plan, LoadError> {
+/// Parses and expands workflow source text; the composition point (`crate::pipeline`) builds
+/// the plan from the result. A big block-style file parses and expands in pieces; anything
+/// that path is not sure of, and any problem, goes the whole-document way, which gives every
+/// message.
+pub fn expand_text(path: &Path, format: Format, text: &str, opts: &LoadOptions) -> ExpandResult {
     let file = path.display().to_string();
-    // A big block-style file parses and expands in pieces; anything that path is not sure of,
-    // and any problem, goes the whole-document way, which gives every message.
     let fast = (format == Format::Yaml && text.len() >= split::MIN_BYTES)
-        .then(|| split::expand(&file, path, &text, opts, split::PIECE_BYTES));
-    let (expanded, mut diags, skipped) = match fast {
-        Some(Ok(expanded)) => (expanded, Vec::new(), Vec::new()),
+        .then(|| split::expand(&file, path, text, opts, split::PIECE_BYTES));
+    match fast {
+        Some(Ok(expanded)) => Ok((expanded, Vec::new(), Vec::new())),
         // Reports what the whole document would, having parsed a fraction of it (and cannot
         // parse: if it did, the whole document is parsed below).
         Some(Err(split::StepAside::SyntaxError(view))) => match load::parse_whole(&file, format, &view) {
-            Err(diags) => return Err(LoadError::Invalid(diags)),
-            Ok(_) => parse_and_expand(&file, path, format, &text, opts)?,
+            Err(diags) => Err(LoadError::Invalid(diags)),
+            Ok(_) => parse_and_expand(&file, path, format, text, opts),
         },
-        _ => parse_and_expand(&file, path, format, &text, opts)?,
-    };
-    let source = Source { path: path.to_path_buf(), text };
-    let mut plan = plan::build(&file, format, source, expanded, &skipped, &mut diags);
-    if !diags.is_empty() {
-        return Err(LoadError::Invalid(diags));
-    }
-    match plan.take() {
-        Some(p) => Ok(p),
-        None => Err(LoadError::Invalid(vec![Diagnostic::new(&file, "the workflow is invalid")])),
+        _ => parse_and_expand(&file, path, format, text, opts),
     }
 }
 

@@ -156,7 +156,7 @@ fn a_generator_recorded_succeeded_always_has_its_output_recorded() {
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
         child.wait().unwrap();
         let state = load_state(&d.join("st/state.json"));
-        assert_eq!(state.tasks["gen"].status, dagrun::scheduler::event::Status::Succeeded, "round {round}");
+        assert_eq!(state.tasks["gen"].status, dagrun::model::Status::Succeeded, "round {round}");
         assert!(state.generators.contains_key("gen"), "round {round}: a success without its output");
         let (code, out, err) = dagrun_in(d, &["resume", "--dry-run", "st/state.json"]);
         assert_eq!(code, 0, "{err}");
@@ -264,7 +264,7 @@ fn dagrun_stopped_past_a_timeout_judges_a_finished_task_by_its_exit() {
     let state = load_state(&d.join("st/state.json"));
     for k in 0..3 {
         let r = &state.tasks[&format!("t{k}")];
-        assert_eq!(r.status, dagrun::scheduler::event::Status::Succeeded, "{r:?}\n{err}");
+        assert_eq!(r.status, dagrun::model::Status::Succeeded, "{r:?}\n{err}");
     }
 }
 
@@ -295,7 +295,7 @@ fn sighup_stops_the_run_like_sigterm() {
     assert!(d.join("got-term").exists(), "the task got its TERM, not a bare KILL");
     assert_group_gone(task);
     let state = load_state(&d.join("st/state.json"));
-    assert_eq!(state.tasks["long"].status, dagrun::scheduler::event::Status::Interrupted);
+    assert_eq!(state.tasks["long"].status, dagrun::model::Status::Interrupted);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! fragment is plain text in the test, not shell quoting inside YAML inside Rust.
 
 use crate::common::*;
-use dagrun::scheduler::event::Status;
+use dagrun::model::Status;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, BTreeSet};

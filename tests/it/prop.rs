@@ -1,8 +1,9 @@
 //! Property tests of expansion and cycle detection, through the library's loading path.
 
+use dagrun::pipeline::load_text;
 use dagrun::plan::Plan;
 use dagrun::workflow::load::Format;
-use dagrun::workflow::{LoadError, LoadOptions, load_text};
+use dagrun::workflow::{LoadError, LoadOptions};
 use proptest::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! Tasks append `$DAGRUN_TASK` to a shared log, so the log counts how often each task ran.
 
 use crate::common::*;
-use dagrun::scheduler::event::Status;
+use dagrun::model::Status;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,7 +114,7 @@ fn crash(child: &mut Child) {
 fn check_after_stop(state: &Path, flow: &Path, log: &Path) -> BTreeSet<String> {
     // The state always loads: a snapshot plus a journal whose last line may be torn.
     let st = load_state(state);
-    let plan = dagrun::workflow::load_file(flow, &Default::default()).expect("the flow loads");
+    let plan = dagrun::pipeline::load_file(flow, &Default::default()).expect("the flow loads");
     assert_eq!(st.tasks.len(), plan.len());
     let ran = line_counts(log);
     let succeeded: BTreeSet<String> =

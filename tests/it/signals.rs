@@ -190,7 +190,7 @@ fn fail_fast_still_runs_failure_and_always_tasks_whose_dependencies_finished() {
     assert!(!d.join("next").exists(), "{err}");
     assert!(err.contains("2 succeeded, 1 failed, 1 skipped, 1 interrupted, 1 not started"), "{err}");
     let st = load_state(&d.join(".dagrun/flow/state.json"));
-    assert_eq!(st.tasks["waits"].status, dagrun::scheduler::event::Status::Pending);
+    assert_eq!(st.tasks["waits"].status, dagrun::model::Status::Pending);
 }
 
 #[test]

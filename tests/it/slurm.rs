@@ -4,7 +4,7 @@
 
 use crate::common::{LIMIT, dagrun_std, line_counts, load_state, wait_exit, wait_for_file, write};
 use crate::slurmd::Cluster;
-use dagrun::scheduler::event::Status;
+use dagrun::model::Status;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 

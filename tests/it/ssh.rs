@@ -10,7 +10,7 @@
 
 use crate::common::*;
 use crate::sshd::{self, Sshd};
-use dagrun::scheduler::event::Status;
+use dagrun::model::Status;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;

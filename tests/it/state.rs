@@ -4,7 +4,7 @@
 //! hint.
 
 use crate::common::*;
-use dagrun::scheduler::event::Status;
+use dagrun::model::Status;
 use dagrun::state::store::journal_path;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;

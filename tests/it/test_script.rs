@@ -115,3 +115,16 @@ fn check_reports_what_is_missing_and_runs_nothing() {
     assert_eq!(code, 0, "{err}");
     assert!(!s.calls().contains("cargo"), "{}", s.calls());
 }
+
+/// The import-direction check passes on the code as it is (it runs in `.ci/run` too).
+#[test]
+fn imports_go_one_way() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/check-layers"))
+        .arg(root.join("src"))
+        .output()
+        .expect("run python3 scripts/check-layers");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+}
