@@ -42,6 +42,48 @@ pub enum SkipReason {
     ConditionNotMet,
 }
 
+/// How a run ended, as the summary, the state's `run.outcome` and the exit code say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Succeeded,
+    Failed,
+    /// Stopped by SIGINT (Ctrl-C).
+    Interrupted,
+    /// Stopped by SIGTERM or SIGHUP.
+    Terminated,
+}
+
+impl Verdict {
+    /// The verdict of a run that ended with `complete` (everything asked for done), stopped
+    /// by `signal` if one stopped it.
+    pub fn of(signal: Option<i32>, complete: bool) -> Verdict {
+        match signal {
+            Some(2) => Verdict::Interrupted,
+            Some(_) => Verdict::Terminated,
+            None if complete => Verdict::Succeeded,
+            None => Verdict::Failed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Succeeded => "succeeded",
+            Verdict::Failed => "failed",
+            Verdict::Interrupted => "interrupted",
+            Verdict::Terminated => "terminated",
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Succeeded => code::OK,
+            Verdict::Failed => code::TASK_FAILED,
+            Verdict::Interrupted => code::INTERRUPTED,
+            Verdict::Terminated => code::TERMINATED,
+        }
+    }
+}
+
 /// An SSH host of an executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {

@@ -157,12 +157,7 @@ pub fn drive(
 }
 
 pub fn exit_code(o: &Outcome) -> u8 {
-    match o.signal {
-        Some(2) => code::INTERRUPTED,
-        Some(_) => code::TERMINATED,
-        None if o.complete() => code::OK,
-        None => code::TASK_FAILED,
-    }
+    o.verdict().exit_code()
 }
 
 /// `.dagrun/<workflow name>/state.json` beside the workflow file.

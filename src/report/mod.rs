@@ -121,12 +121,7 @@ impl Reporter {
                 parts.push(format!("{n} {what}"));
             }
         }
-        let verdict = match o.signal {
-            Some(2) => "interrupted",
-            Some(_) => "terminated",
-            None if o.complete() => "succeeded",
-            None => "failed",
-        };
+        let verdict = o.verdict().as_str();
         s.push_str(&format!("run {verdict} in {}: {}\n", fmt_duration(o.elapsed), parts.join(", ")));
         if !self.failures.is_empty() {
             s.push_str("failed tasks:\n");

@@ -72,6 +72,10 @@ impl Outcome {
     pub fn complete(&self) -> bool {
         self.failed.is_empty() && self.skipped == 0 && self.interrupted == 0 && self.pending == 0
     }
+
+    pub fn verdict(&self) -> crate::model::Verdict {
+        crate::model::Verdict::of(self.signal, self.complete())
+    }
 }
 
 /// Several sinks in order: the state recorder first, so a transition is on disk before it is

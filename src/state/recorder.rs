@@ -193,15 +193,7 @@ impl Recorder {
                 run.finished_at = Some(timestamp(SystemTime::now()));
                 run.elapsed_secs += self.started.elapsed().as_secs_f64();
                 run.pid = None;
-                run.outcome = Some(
-                    match o.signal {
-                        Some(2) => "interrupted",
-                        Some(_) => "terminated",
-                        None if o.complete() => "succeeded",
-                        None => "failed",
-                    }
-                    .to_owned(),
-                );
+                run.outcome = Some(o.verdict().as_str().to_owned());
                 self.compact()?;
                 store::remove_journal(&self.path);
             }

@@ -901,6 +901,11 @@ pub fn is_identifier(s: &str) -> bool {
 
 /// Task names become parts of ids and file names: keep them to a safe alphabet.
 pub fn check_task_name(name: &str) -> Result<(), String> {
+    check_name(name, "task")
+}
+
+/// A task or workflow name (`what`): letters, digits, `_`, `-`, `.`, not `..`, at most 200 bytes.
+pub fn check_name(name: &str, what: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 200
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -910,7 +915,7 @@ pub fn check_task_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{}` is not a valid task name: use letters, digits, `_`, `-` and `.` (not `..`), starting with a letter, digit or `_`",
+            "`{}` is not a valid {what} name: use letters, digits, `_`, `-` and `.` (not `..`), starting with a letter, digit or `_`",
             name.escape_debug()
         ))
     }

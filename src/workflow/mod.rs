@@ -101,8 +101,8 @@ fn parse_and_expand(
 fn workflow_name(file: &str, path: &Path, spec: &WorkflowSpec, diags: &mut Vec<Diagnostic>) -> String {
     match &spec.name {
         Some(n) => {
-            if let Err(m) = expand::check_task_name(n) {
-                diags.push(Diagnostic::new(file, m.replace("task name", "workflow name")).field("name"));
+            if let Err(m) = expand::check_name(n, "workflow") {
+                diags.push(Diagnostic::new(file, m).field("name"));
             }
             n.clone()
         }

@@ -730,6 +730,61 @@ mod tests {
         }
     }
 
+    /// Task entries the piecewise path accepts (and the whole-document path too): what the
+    /// comparison below is for, so most generated documents are really compared.
+    fn accepted() -> impl Strategy<Value = String> {
+        let name = prop_oneof!["[a-f]", "[a-f][0-9]"];
+        prop_oneof![
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: echo {n}\n")),
+            (name.clone(), name.clone()).prop_map(|(n, d)| format!("  {n}:\n    cmd: x\n    after: [{d}]\n")),
+            name.clone().prop_map(|n| format!("  {n}: {{cmd: \"a b\", retries: 1}}\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: |\n      line\n\n      more\n")),
+            name.clone().prop_map(|n| format!("  {n}:\n    cmd: plain\n      more words\n")),
+            (name.clone(), 1u32..4).prop_map(|(n, k)| format!(
+                "  {n}:\n    matrix: {{i: \"{{{{ range({k}) }}}}\"}}\n    cmd: \"echo {{{{ i }}}} {{{{ p }}}}\"\n"
+            )),
+            Just("# comment\n".to_owned()),
+            Just("\n".to_owned()),
+            Just("    # indented comment\n".to_owned()),
+        ]
+    }
+
+    /// Documents of distinct accepted tasks, most of which the piecewise path answers: each is
+    /// compared with the whole-document expansion, and at least 80% must have been compared
+    /// (not stepped aside), or the test proves nothing.
+    #[test]
+    fn most_accepted_layouts_are_really_compared() {
+        use proptest::test_runner::{Config, TestRunner};
+        let doc = (
+            prop_oneof![Just(""), Just("name: w\n"), Just("defaults:\n  retries: 2\n")],
+            prop::collection::vec(accepted(), 1..12),
+        );
+        let mut runner = TestRunner::new(Config { cases: 1000, ..Config::default() });
+        let (compared, total) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        runner
+            .run(&doc, |(pre, body)| {
+                // Task names once each (a name twice is the whole-document path's to report).
+                let mut seen = std::collections::HashSet::new();
+                let task_key = |e: &str| {
+                    e.strip_prefix("  ")
+                        .filter(|r| r.starts_with(|c: char| c.is_ascii_lowercase()))
+                        .and_then(|r| r.split(':').next())
+                        .map(str::to_owned)
+                };
+                let body: String =
+                    body.into_iter().filter(|e| task_key(e).is_none_or(|k| seen.insert(k))).collect();
+                let text = format!("{pre}params: {{p: 1}}\ntasks:\n{body}env: {{A: b}}\n");
+                let r = expands_alike(&text);
+                prop_assert!(r.is_ok(), "{}\n{:?}", text, r);
+                total.set(total.get() + 1);
+                compared.set(compared.get() + usize::from(r == Ok(true)));
+                Ok(())
+            })
+            .unwrap();
+        let (c, t) = (compared.get(), total.get());
+        assert!(c * 10 >= t * 8, "only {c} of {t} documents were compared; the others stepped aside");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
