@@ -6,6 +6,7 @@
 
 use super::spec::{TaskSpec, WorkflowSpec};
 use super::split::{self, StepAside};
+use super::yaml;
 use crate::diag::{Diagnostic, line_col};
 use std::path::Path;
 
@@ -131,8 +132,8 @@ fn parse_whole_partial(
     text: &str,
 ) -> Result<(WorkflowSpec, Partial), Vec<Diagnostic>> {
     let first = match format {
-        Format::Yaml => serde_yaml::from_str::<WorkflowSpec>(text).map_err(|e| {
-            let pos = e.location().map(|l| (l.line(), l.column()));
+        Format::Yaml => yaml::from_str::<WorkflowSpec>(text).map_err(|e| {
+            let pos = e.location();
             (strip_yaml_position(&e.to_string()), pos)
         }),
         Format::Toml => toml::from_str::<WorkflowSpec>(text).map_err(|e| {
@@ -145,8 +146,8 @@ fn parse_whole_partial(
         Err(err) => err,
     };
     // Re-read generically to report the problems of every task, not only the first.
-    let generic: Option<serde_yaml::Value> = match format {
-        Format::Yaml => serde_yaml::from_str(text).ok(),
+    let generic: Option<yaml::Value> = match format {
+        Format::Yaml => yaml::from_str(text).ok(),
         Format::Toml => toml::from_str(text).ok(),
     };
     let (mut diags, rest) = match generic {
@@ -323,19 +324,13 @@ type Rest = Option<(WorkflowSpec, Vec<String>)>;
 
 /// Checks the top level and each task of a generically parsed document separately. When only
 /// tasks are broken, also gives the workflow without them.
-fn schema_problems(
-    file: &str,
-    format: Format,
-    text: &str,
-    mut doc: serde_yaml::Value,
-) -> (Vec<Diagnostic>, Rest) {
+fn schema_problems(file: &str, format: Format, text: &str, mut doc: yaml::Value) -> (Vec<Diagnostic>, Rest) {
     let mut diags = Vec::new();
     let Some(map) = doc.as_mapping_mut() else {
         return (vec![Diagnostic::new(file, "a workflow must be a mapping with a `tasks` table")], None);
     };
     let tasks = map.remove("tasks");
-    let top: Result<WorkflowSpec, _> =
-        serde_path_to_error::deserialize(serde_yaml::Value::Mapping(map.clone()));
+    let top: Result<WorkflowSpec, _> = serde_path_to_error::deserialize(yaml::Value::Mapping(map.clone()));
     let mut top_ok = true;
     if let Err(e) = top {
         top_ok = false;
@@ -345,21 +340,21 @@ fn schema_problems(
         d.field = field;
         diags.push(d);
     }
-    let mut good = serde_yaml::Mapping::new();
+    let mut good = yaml::Mapping::new();
     let mut broken = Vec::new();
     let mut names_ok = true;
     match tasks {
         None => {}
-        Some(serde_yaml::Value::Null) => {
+        Some(yaml::Value::Null) => {
             diags.push(Diagnostic::new(file, "the workflow defines no tasks").field("tasks"))
         }
-        Some(serde_yaml::Value::Mapping(tasks)) => {
+        Some(yaml::Value::Mapping(tasks)) => {
             for (name, spec) in tasks {
                 let name = match name {
-                    serde_yaml::Value::String(s) => s,
+                    yaml::Value::String(s) => s,
                     // As the typed parse reads them: `1:` is the task `1`.
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Bool(b) => b.to_string(),
+                    yaml::Value::Number(n) => n.to_string(),
+                    yaml::Value::Bool(b) => b.to_string(),
                     other => {
                         names_ok = false;
                         diags.push(Diagnostic::new(
@@ -371,7 +366,7 @@ fn schema_problems(
                 };
                 match serde_path_to_error::deserialize::<_, TaskSpec>(spec.clone()) {
                     Ok(_) => {
-                        good.insert(serde_yaml::Value::String(name), spec);
+                        good.insert(yaml::Value::String(name), spec);
                     }
                     Err(e) => {
                         let path = e.path().to_string();
@@ -401,20 +396,20 @@ fn schema_problems(
     if !top_ok || !names_ok || broken.is_empty() {
         return (diags, None);
     }
-    map.insert("tasks".into(), serde_yaml::Value::Mapping(good));
-    let rest = serde_yaml::from_value::<WorkflowSpec>(doc).ok().map(|spec| (spec, broken));
+    map.insert("tasks".into(), yaml::Value::Mapping(good));
+    let rest = yaml::from_value::<WorkflowSpec>(doc).ok().map(|spec| (spec, broken));
     (diags, rest)
 }
 
-fn describe(v: &serde_yaml::Value) -> &'static str {
+fn describe(v: &yaml::Value) -> &'static str {
     match v {
-        serde_yaml::Value::Null => "nothing",
-        serde_yaml::Value::Bool(_) => "a boolean",
-        serde_yaml::Value::Number(_) => "a number",
-        serde_yaml::Value::String(_) => "a string",
-        serde_yaml::Value::Sequence(_) => "a list",
-        serde_yaml::Value::Mapping(_) => "a mapping",
-        serde_yaml::Value::Tagged(_) => "a tagged value",
+        yaml::Value::Null => "nothing",
+        yaml::Value::Bool(_) => "a boolean",
+        yaml::Value::Number(_) => "a number",
+        yaml::Value::String(_) => "a string",
+        yaml::Value::Sequence(_) => "a list",
+        yaml::Value::Mapping(_) => "a mapping",
+        yaml::Value::Tagged(_) => "a tagged value",
     }
 }
 

@@ -9,6 +9,7 @@ pub mod load;
 pub mod spec;
 pub mod split;
 pub mod template;
+pub mod yaml;
 
 use crate::diag::Diagnostic;
 use load::Format;

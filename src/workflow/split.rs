@@ -32,6 +32,7 @@ use super::expand::{Expanded, Expander};
 use super::load::{self, Format};
 use super::spec::{TaskDefaults, TaskSpec, TasksTable, WorkflowSpec};
 use super::template;
+use super::yaml;
 use indexmap::IndexMap;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -114,7 +115,7 @@ fn syntax_error_view(text: &str, layout: &Layout, f: usize, known: impl Fn(&str)
         return None;
     }
     let alone = format!("tasks:\n{}", text.get(piece.clone())?);
-    if serde_yaml::from_str::<serde::de::IgnoredAny>(&alone).is_ok() {
+    if yaml::from_str::<serde::de::IgnoredAny>(&alone).is_ok() {
         return None;
     }
     let rest = text.get(piece.start..)?;
@@ -130,13 +131,13 @@ fn syntax_error_view(text: &str, layout: &Layout, f: usize, known: impl Fn(&str)
     view.push_str(": {}\n");
     view.push_str(rest);
     // The syntax error, and that the workflow's own deserialization meets it first.
-    let syntax = serde_yaml::from_str::<serde::de::IgnoredAny>(&view).err()?;
-    let typed = serde_yaml::from_str::<WorkflowSpec>(&view).err()?;
+    let syntax = yaml::from_str::<serde::de::IgnoredAny>(&view).err()?;
+    let typed = yaml::from_str::<WorkflowSpec>(&view).err()?;
     if typed.to_string() != syntax.to_string() {
         return None;
     }
     // Lines of the view are lines of `text`; the error's line is the last one read.
-    let last_line = syntax.location()?.line();
+    let last_line = syntax.location()?.0;
     let start = view.len() - rest.len();
     let first_line = memchr::memchr_iter(b'\n', &view.as_bytes()[..start]).count() + 1;
     for line in view[start..].split('\n').take((last_line + 1).saturating_sub(first_line)) {
@@ -249,7 +250,7 @@ fn prepare(text: &str, piece_bytes: usize) -> Option<(WorkflowSpec, Layout)> {
     let layout = layout(text, piece_bytes)?;
     let end = layout.pieces.last()?.end;
     let prefix = &text[..layout.tasks_line];
-    if !prefix.trim().is_empty() && serde_yaml::from_str::<serde::de::IgnoredAny>(prefix).is_err() {
+    if !prefix.trim().is_empty() && yaml::from_str::<serde::de::IgnoredAny>(prefix).is_err() {
         return None;
     }
     let mut skeleton = String::with_capacity(text.len() - (end - layout.tasks_line) + 64);
@@ -259,7 +260,7 @@ fn prepare(text: &str, piece_bytes: usize) -> Option<(WorkflowSpec, Layout)> {
     skeleton.push_str(SENTINEL);
     skeleton.push_str(": {}\n");
     skeleton.push_str(&text[end..]);
-    let mut spec: WorkflowSpec = serde_yaml::from_str(&skeleton).ok()?;
+    let mut spec: WorkflowSpec = yaml::from_str(&skeleton).ok()?;
     match spec.tasks.get_index(0) {
         Some((name, task)) if spec.tasks.len() == 1 && name == SENTINEL && is_default(task) => {}
         _ => return None,
@@ -313,7 +314,7 @@ fn run_pieces<T: Send>(
             doc.clear();
             doc.push_str("tasks:\n");
             doc.push_str(piece);
-            let parsed = (!has_alias(piece)).then(|| serde_yaml::from_str::<TasksTable>(&doc).ok()).flatten();
+            let parsed = (!has_alias(piece)).then(|| yaml::from_str::<TasksTable>(&doc).ok()).flatten();
             let Some(parsed) = parsed else {
                 unparsed.fetch_min(i, Ordering::Relaxed);
                 failed.store(true, Ordering::Relaxed);
@@ -467,7 +468,7 @@ mod tests {
 
     /// What the one-document parse gives, as comparable data.
     fn whole(text: &str) -> Option<serde_json::Value> {
-        serde_yaml::from_str::<WorkflowSpec>(text).ok().map(|s| serde_json::to_value(s).unwrap())
+        yaml::from_str::<WorkflowSpec>(text).ok().map(|s| serde_json::to_value(s).unwrap())
     }
 
     fn split(text: &str) -> Option<serde_json::Value> {

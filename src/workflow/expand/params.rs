@@ -3,6 +3,7 @@
 
 use super::Expander;
 use super::template::{self, Tpl};
+use crate::workflow::yaml;
 use indexmap::IndexMap;
 
 /// Names the template context reserves; params may not use them.
@@ -127,7 +128,7 @@ pub fn parse_param_value(raw: &str) -> serde_json::Value {
     if raw.is_empty() {
         return serde_json::Value::String(String::new());
     }
-    match serde_yaml::from_str::<serde_json::Value>(raw) {
+    match yaml::from_str::<serde_json::Value>(raw) {
         Ok(serde_json::Value::Object(m)) if raw.trim_start().starts_with('{') => serde_json::Value::Object(m),
         Ok(serde_json::Value::Object(_)) | Ok(serde_json::Value::Null) | Err(_) => {
             if raw.trim() == "null" || raw.trim() == "~" {
