@@ -4,17 +4,17 @@
 //! It only decides and emits events; `tracker` holds the pure ready-set logic, `exec` runs
 //! attempts, and sinks (reporters, the state recorder) consume the events.
 
+mod backend;
 pub mod event;
 pub mod tracker;
 
-use crate::exec::AttemptEnd;
-use crate::exec::hosts::{HostPool, Placement};
-use crate::exec::slurm::Slurm;
-use crate::exec::{self, Attempt, Cancel};
+use crate::exec::hosts::Placement;
+use crate::exec::{self, Attempt, AttemptEnd, Cancel};
 use crate::model::ExecutorKind;
 use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
 use crate::task::file_name_for;
+use backend::{Backend, Ended, Place};
 use event::{Event, EventSink, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracker::{Decision, Tracker};
@@ -66,6 +67,7 @@ impl Start {
     }
 }
 
+/// An attempt in flight.
 struct Running {
     started: Instant,
     attempt: u32,
@@ -73,449 +75,538 @@ struct Running {
     placement: Option<Placement>,
     /// Attempts made in this run (retries count from here).
     tries: u32,
+    /// Its log, and a generator's stdout: named once, when it starts.
+    log: PathBuf,
+    stdout: Option<PathBuf>,
 }
 
+/// What the scheduler keeps of one task during a run.
+#[derive(Default)]
+struct TaskRun {
+    /// Index of its executor (and backend).
+    exec: usize,
+    /// Its attempt number so far; `resume` continues the count.
+    attempts: u32,
+    /// Attempts made in this run, for `retries`.
+    tries: u32,
+    running: Option<Running>,
+    /// Waiting for a retry's delay, or for descriptors to start with.
+    awaiting_retry: bool,
+    /// Attempts lost with their host and run again elsewhere.
+    lost: u32,
+}
+
+/// A Slurm job id for an attempt: (task, attempt, job).
+type JobSubmitted = (u32, u32, String);
+
+/// What woke the scheduler.
+enum Wake {
+    /// A Slurm job was submitted for an attempt.
+    Submitted(u32, u32, String),
+    /// An attempt ended.
+    Ended(u32, AttemptEnd),
+    /// A task's retry delay is over.
+    RetryDue(u32),
+    /// SIGINT (2), SIGTERM or SIGHUP (15).
+    Signal(i32),
+}
+
+/// Runs `plan` to its end: the tasks of `start.selected` that are not `start.done`, their
+/// events to `sink`, in order.
 pub async fn run(
     plan: &mut Plan,
     cfg: &RunConfig,
     start: Start,
     sink: &mut dyn EventSink,
 ) -> anyhow::Result<Outcome> {
-    let clock = Instant::now();
-    let n = plan.len();
-    let mut total = (0..n).filter(|&i| start.selected[i]).count();
-    let already = (0..n).filter(|&i| start.selected[i] && start.done[i]).count();
-    sink.event(plan, &Event::RunStarted { total, done: already })?;
-
-    let mut exec_index: Vec<usize> =
-        plan.tasks.iter().map(|t| plan.executors.get_index_of(&*t.executor).unwrap_or(0)).collect();
-    let mut free: Vec<u32> = plan
-        .executors
-        .values()
-        .map(|e| match (&e.kind, cfg.jobs) {
-            // `-j N` is the local parallelism where the workflow does not set it.
-            (ExecutorKind::Local { slots_given: false }, Some(j)) => j.max(1),
-            _ => e.slots,
-        })
-        .collect();
-    let mut queues: Vec<VecDeque<u32>> = vec![VecDeque::new(); free.len()];
-    let mut running: Vec<Option<Running>> = (0..n).map(|_| None).collect();
-    let mut attempts = start.attempts;
-    let mut tries = vec![0u32; n];
-    let mut awaiting_retry = vec![false; n];
-    let mut running_count = 0u32;
-    let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
-    // Tasks started after `--fail-fast` stopped the others (`when: failure`/`always` ones)
-    // answer only to a signal.
-    let (cleanup_tx, cleanup_rx) = watch::channel(Cancel::None);
-    let mut attempts_set: JoinSet<(u32, AttemptEnd)> = JoinSet::new();
-    let mut retry_timers: JoinSet<u32> = JoinSet::new();
-    let mut outcome = Outcome { already_done: already, ..Outcome::default() };
-    let mut stopping = false;
-    // Stopping because a task failed under `--fail-fast` (not because of a signal): tasks that
-    // run on failure or always still start once their dependencies have finished.
-    let mut failed_fast = false;
-    let mut decided = already;
-
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    // A closed terminal or ssh session: stop as for SIGTERM, with the tasks' grace period.
-    let mut sighup = signal(SignalKind::hangup())?;
-
-    // Open the ssh executors' connections before any task starts, reporting hosts that are down.
-    let mut pools: Vec<Option<HostPool>> = Vec::with_capacity(plan.executors.len());
-    for (e, def) in plan.executors.values().enumerate() {
-        let used = (0..n).any(|i| start.selected[i] && !start.done[i] && exec_index[i] == e);
-        if !used || !matches!(def.kind, ExecutorKind::Ssh { .. }) {
-            pools.push(None);
+    let mut signals = Signals::new()?;
+    let mut s = Scheduler::new(plan, cfg, start, sink).await?;
+    loop {
+        s.apply_decisions(sink)?;
+        s.start_ready(sink).await?;
+        s.fail_unplaceable(sink)?;
+        if !s.decisions.is_empty() {
             continue;
         }
-        let mut pool = HostPool::new(def)?;
-        for (host, reason) in pool.connect().await {
-            sink.event(plan, &Event::HostDown { executor: def.name.clone(), host, reason })?;
+        if s.attempts.is_empty() && (s.stopping || s.retry_timers.is_empty()) {
+            break;
         }
-        pools.push(Some(pool));
+        match s.next(&mut signals).await? {
+            Wake::Submitted(i, attempt, job) => {
+                sink.event(s.plan, &Event::Submitted { task: i, attempt, job })?
+            }
+            Wake::Ended(i, end) => s.on_end(i, end, sink)?,
+            Wake::RetryDue(i) => {
+                s.tasks[i as usize].awaiting_retry = false;
+                s.queue(i);
+            }
+            Wake::Signal(sig) => s.on_signal(sig, sink)?,
+        }
     }
-    let slurms: Vec<Option<Arc<Slurm>>> = plan
-        .executors
-        .values()
-        .map(|def| match &def.kind {
-            ExecutorKind::Slurm(s) => Some(Slurm::start(s.clone())),
-            _ => None,
+    s.finish(sink).await
+}
+
+/// The signals that stop a run.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    /// A closed terminal or ssh session: stop as for SIGTERM, with the tasks' grace period.
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
         })
-        .collect();
-    // Without Slurm's commands, the tasks of a slurm executor fail with one clear reason.
-    let no_slurm = slurms.iter().any(Option::is_some).then(exec::slurm::missing_commands).flatten();
-    let mut attach = start.attach;
-    let (submitted_tx, mut submitted_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
-    let mut lost = vec![0u32; n];
-    // Tasks that could not start for want of file descriptors or processes, until one ends.
-    let mut starved: Vec<u32> = Vec::new();
-    let mut no_host: Vec<(u32, String)> = Vec::new();
+    }
 
-    let (mut tracker, initial) = Tracker::new(plan, start.selected, &start.done);
-    let mut pending_decisions: VecDeque<Decision> = initial.into();
-    let logs = cfg.logs.clone();
+    async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.int.recv() => 2,
+            _ = self.term.recv() => 15,
+            _ = self.hup.recv() => 15,
+        }
+    }
+}
 
-    loop {
-        // Apply decisions: queue ready tasks, report skipped ones.
-        while let Some(d) = pending_decisions.pop_front() {
-            match d {
-                Decision::Ready(i) if !stopping || cleanup_may_start(plan, i, failed_fast, &outcome) => {
-                    queues[exec_index[i as usize]].push_back(i)
+struct Scheduler<'p, 'c> {
+    plan: &'p mut Plan,
+    cfg: &'c RunConfig,
+    /// One record per task of the plan (generated tasks added as they come).
+    tasks: Vec<TaskRun>,
+    /// One backend and one queue of ready tasks per executor.
+    backends: Vec<Backend>,
+    queues: Vec<VecDeque<u32>>,
+    tracker: Tracker,
+    decisions: VecDeque<Decision>,
+    attempts: JoinSet<Ended>,
+    retry_timers: JoinSet<u32>,
+    running: u32,
+    /// Tasks this run decides, and how many it has decided.
+    total: usize,
+    decided: usize,
+    outcome: Outcome,
+    stopping: bool,
+    /// Stopping because a task failed under `--fail-fast` (not because of a signal): tasks that
+    /// run on failure or always still start once their dependencies have finished.
+    failed_fast: bool,
+    cancel: watch::Sender<Cancel>,
+    /// Tasks started after `--fail-fast` stopped the others answer only to a signal.
+    cleanup: watch::Sender<Cancel>,
+    /// Slurm jobs a killed run left, by task: followed again, not resubmitted.
+    attach: HashMap<u32, String>,
+    submitted: (UnboundedSender<JobSubmitted>, UnboundedReceiver<JobSubmitted>),
+    /// Tasks that cannot be placed at all, with why: they fail.
+    unplaceable: Vec<(u32, String)>,
+    /// Tasks that could not start for want of file descriptors or processes, until one ends.
+    starved: Vec<u32>,
+    clock: Instant,
+}
+
+impl<'p, 'c> Scheduler<'p, 'c> {
+    async fn new(
+        plan: &'p mut Plan,
+        cfg: &'c RunConfig,
+        start: Start,
+        sink: &mut dyn EventSink,
+    ) -> anyhow::Result<Scheduler<'p, 'c>> {
+        let n = plan.len();
+        let total = (0..n).filter(|&i| start.selected[i]).count();
+        let already = (0..n).filter(|&i| start.selected[i] && start.done[i]).count();
+        sink.event(plan, &Event::RunStarted { total, done: already })?;
+        let tasks: Vec<TaskRun> = (0..n)
+            .map(|i| TaskRun {
+                exec: plan.executors.get_index_of(&*plan.tasks[i].executor).unwrap_or(0),
+                attempts: start.attempts[i],
+                ..TaskRun::default()
+            })
+            .collect();
+        // Without Slurm's commands, the tasks of a slurm executor fail with one clear reason.
+        let has_slurm = plan.executors.values().any(|d| matches!(d.kind, ExecutorKind::Slurm(_)));
+        let no_slurm = has_slurm.then(exec::slurm::missing_commands).flatten();
+        let mut backends: Vec<Backend> =
+            plan.executors.values().map(|d| Backend::new(d, cfg.jobs, &no_slurm)).collect();
+        // The ssh executors' connections open before any task starts, reporting hosts that are
+        // down; one that only generated tasks use opens when the first is placed.
+        for (e, b) in backends.iter_mut().enumerate() {
+            let used = (0..n).any(|i| start.selected[i] && !start.done[i] && tasks[i].exec == e);
+            if used {
+                let name = plan.executors[e].name.clone();
+                for (host, reason) in b.connect().await? {
+                    sink.event(plan, &Event::HostDown { executor: name.clone(), host, reason })?;
                 }
+            }
+        }
+        let (tracker, initial) = Tracker::new(plan, start.selected, &start.done);
+        let queues = vec![VecDeque::new(); backends.len()];
+        Ok(Scheduler {
+            plan,
+            cfg,
+            tasks,
+            backends,
+            queues,
+            tracker,
+            decisions: initial.into(),
+            attempts: JoinSet::new(),
+            retry_timers: JoinSet::new(),
+            running: 0,
+            total,
+            decided: already,
+            outcome: Outcome { already_done: already, ..Outcome::default() },
+            stopping: false,
+            failed_fast: false,
+            cancel: watch::channel(Cancel::None).0,
+            cleanup: watch::channel(Cancel::None).0,
+            attach: start.attach,
+            submitted: tokio::sync::mpsc::unbounded_channel(),
+            unplaceable: Vec::new(),
+            starved: Vec::new(),
+            clock: Instant::now(),
+        })
+    }
+
+    fn queue(&mut self, i: u32) {
+        self.queues[self.tasks[i as usize].exec].push_back(i);
+    }
+
+    /// Whether task `i`, ready while the run stops, still starts.
+    fn may_start_while_stopping(&self, i: u32) -> bool {
+        cleanup_may_start(self.plan, i, self.failed_fast, &self.outcome)
+    }
+
+    /// Queues the tasks that became ready and reports the skipped ones.
+    fn apply_decisions(&mut self, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        while let Some(d) = self.decisions.pop_front() {
+            match d {
+                Decision::Ready(i) if !self.stopping || self.may_start_while_stopping(i) => self.queue(i),
                 // Stopping: it stays not started.
                 Decision::Ready(_) => {}
                 Decision::Skip(i, reason) => {
-                    decided += 1;
+                    self.decided += 1;
                     match reason {
-                        SkipReason::DependencyFailed => outcome.skipped += 1,
-                        SkipReason::ConditionNotMet => outcome.not_needed += 1,
+                        SkipReason::DependencyFailed => self.outcome.skipped += 1,
+                        SkipReason::ConditionNotMet => self.outcome.not_needed += 1,
                     }
-                    sink.event(
-                        plan,
-                        &Event::Finished {
-                            task: i,
-                            status: Status::Skipped,
-                            attempt: attempts[i as usize],
-                            end: None,
-                            skip: Some(reason),
-                            log: None,
-                            elapsed: Duration::ZERO,
-                            at: SystemTime::now(),
-                        },
-                    )?;
+                    let ev = Event::Finished {
+                        task: i,
+                        status: Status::Skipped,
+                        attempt: self.tasks[i as usize].attempts,
+                        end: None,
+                        skip: Some(reason),
+                        log: None,
+                        elapsed: Duration::ZERO,
+                        at: SystemTime::now(),
+                    };
+                    sink.event(self.plan, &ev)?;
                 }
             }
         }
+        Ok(())
+    }
 
-        // Start what fits.
-        if !stopping || (failed_fast && outcome.signal.is_none()) {
-            for (e, q) in queues.iter_mut().enumerate() {
-                while let Some(&i) = q.front() {
-                    let t = plan.task(i);
-                    if cfg.jobs.is_some_and(|j| running_count >= j) {
-                        break;
-                    }
-                    if let (Some(why), Some(_)) = (&no_slurm, &slurms[e]) {
-                        q.pop_front();
-                        no_host.push((i, format!("executor `{}` cannot submit jobs: {why}", t.executor)));
-                        continue;
-                    }
-                    let placement = match pools[e].as_mut() {
-                        Some(pool) => {
-                            if let Some(why) = pool.all_down() {
-                                q.pop_front();
-                                no_host.push((
-                                    i,
-                                    format!("no host of executor `{}` can be reached ({why})", t.executor),
-                                ));
-                                continue;
-                            }
-                            match pool.place(t.slots) {
-                                Some(p) => Some(p),
-                                None => break,
-                            }
-                        }
-                        None if free[e] < cost(plan, e, t.slots) => break,
-                        None => {
-                            free[e] -= cost(plan, e, t.slots);
-                            None
-                        }
-                    };
-                    q.pop_front();
-                    let host =
-                        placement.and_then(|p| pools[e].as_ref().map(|pool| pool.host_name(p).to_owned()));
-                    running_count += 1;
-                    // A job a killed run left behind is the same attempt, followed again.
-                    let job = attach.remove(&i).filter(|_| attempts[i as usize] > 0);
-                    if job.is_none() {
-                        attempts[i as usize] += 1;
-                    }
-                    tries[i as usize] += 1;
-                    let attempt = attempts[i as usize];
-                    let log = logs.join(format!("{}.{attempt}.log", file_name_for(&t.id)));
-                    let stdout =
-                        t.generator.then(|| logs.join(format!("{}.{attempt}.out", file_name_for(&t.id))));
-                    sink.event(
-                        plan,
-                        &Event::Started { task: i, attempt, log: log.clone(), host, at: SystemTime::now() },
-                    )?;
-                    running[i as usize] = Some(Running {
-                        started: Instant::now(),
-                        attempt,
-                        placement,
-                        tries: tries[i as usize],
-                    });
-                    let a = attempt_for(plan, i, attempt, log, stdout, cfg, placement.is_some());
-                    let rx = if stopping { cleanup_rx.clone() } else { cancel_rx.clone() };
-                    if let Some(s) = slurms[e].clone() {
-                        let tx = submitted_tx.clone();
-                        let slots = t.slots;
-                        let told = move |job| {
-                            let _ = tx.send((i, attempt, job));
-                        };
-                        attempts_set
-                            .spawn(async move { (i, exec::slurm::run(&a, &s, slots, job, told, rx).await) });
-                        continue;
-                    }
-                    match placement.and_then(|p| pools[e].as_ref().map(|pool| pool.master(p))) {
-                        Some(m) => attempts_set.spawn(async move { (i, exec::ssh::run(&a, &m, rx).await) }),
-                        None => attempts_set.spawn(async move { (i, exec::local::run(&a, rx).await) }),
-                    };
+    /// Starts what fits: each executor's queue in order, within its places and `-j`.
+    async fn start_ready(&mut self, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        if self.stopping && !(self.failed_fast && self.outcome.signal.is_none()) {
+            return Ok(());
+        }
+        for e in 0..self.queues.len() {
+            while let Some(&i) = self.queues[e].front() {
+                if self.cfg.jobs.is_some_and(|j| self.running >= j) {
+                    break;
                 }
+                if self.backends[e].is_unconnected_ssh() {
+                    let name = self.plan.executors[e].name.clone();
+                    for (host, reason) in self.backends[e].connect().await? {
+                        sink.event(self.plan, &Event::HostDown { executor: name.clone(), host, reason })?;
+                    }
+                }
+                let t = self.plan.task(i);
+                let at = match self.backends[e].place(&t.executor, t.slots) {
+                    Place::At(at) => at,
+                    Place::Full => break,
+                    Place::Refused(why) => {
+                        self.queues[e].pop_front();
+                        self.unplaceable.push((i, why));
+                        continue;
+                    }
+                };
+                self.queues[e].pop_front();
+                self.launch(i, at, sink)?;
             }
         }
+        Ok(())
+    }
 
-        // Tasks whose executor has no host left fail with that reason.
-        for (i, why) in std::mem::take(&mut no_host) {
-            decided += 1;
-            outcome.failed.push(i);
-            let end = AttemptEnd::NotStarted(why);
+    /// Starts the next attempt of task `i` at `at`.
+    fn launch(&mut self, i: u32, at: Option<Placement>, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        let (plan, cfg) = (&*self.plan, self.cfg);
+        let t = plan.task(i);
+        let tr = &mut self.tasks[i as usize];
+        self.running += 1;
+        // A job a killed run left behind is the same attempt, followed again.
+        let job = self.attach.remove(&i).filter(|_| tr.attempts > 0);
+        if job.is_none() {
+            tr.attempts += 1;
+        }
+        tr.tries += 1;
+        let attempt = tr.attempts;
+        let file = file_name_for(&t.id);
+        let log = cfg.logs.join(format!("{file}.{attempt}.log"));
+        let stdout = t.generator.then(|| cfg.logs.join(format!("{file}.{attempt}.out")));
+        let backend = &self.backends[tr.exec];
+        let host = backend.host_name(at);
+        sink.event(
+            plan,
+            &Event::Started { task: i, attempt, log: log.clone(), host, at: SystemTime::now() },
+        )?;
+        tr.running = Some(Running {
+            started: Instant::now(),
+            attempt,
+            placement: at,
+            tries: tr.tries,
+            log: log.clone(),
+            stdout: stdout.clone(),
+        });
+        let a = attempt_for(plan, i, attempt, log, stdout, cfg, at.is_some());
+        let cancel = if self.stopping { self.cleanup.subscribe() } else { self.cancel.subscribe() };
+        backend.launch(&mut self.attempts, i, a, at, t.slots, job, &self.submitted.0, cancel);
+        Ok(())
+    }
+
+    /// Tasks whose executor cannot take them fail with that reason.
+    fn fail_unplaceable(&mut self, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        for (i, why) in std::mem::take(&mut self.unplaceable) {
+            self.decided += 1;
+            self.outcome.failed.push(i);
             let ev = Event::Finished {
                 task: i,
                 status: Status::Failed,
-                attempt: attempts[i as usize],
-                end: Some(end),
+                attempt: self.tasks[i as usize].attempts,
+                end: Some(AttemptEnd::NotStarted(why)),
                 skip: None,
                 log: None,
                 elapsed: Duration::ZERO,
                 at: SystemTime::now(),
             };
-            sink.event(plan, &ev)?;
-            pending_decisions.extend(tracker.finish(plan, i, Status::Failed, None));
+            sink.event(self.plan, &ev)?;
+            self.decisions.extend(self.tracker.finish(self.plan, i, Status::Failed, None));
         }
-        if !pending_decisions.is_empty() {
-            continue;
-        }
-        if attempts_set.is_empty() && (stopping || retry_timers.is_empty()) {
-            break;
-        }
-
-        tokio::select! {
-            Some((i, attempt, job)) = submitted_rx.recv() => {
-                sink.event(plan, &Event::Submitted { task: i, attempt, job })?;
-            }
-            Some(joined) = attempts_set.join_next() => {
-                // A job's id is recorded before its end.
-                while let Ok((i, attempt, job)) = submitted_rx.try_recv() {
-                    sink.event(plan, &Event::Submitted { task: i, attempt, job })?;
-                }
-                let (i, mut end) = joined?;
-                let (slots, retries, retry_delay, generator) = {
-                    let t = plan.task(i);
-                    (t.slots, t.retries, t.retry_delay, t.generator)
-                };
-                running_count -= 1;
-                let r = running[i as usize].take().expect("a finished task was running");
-                let e = exec_index[i as usize];
-                let mut requeue = None;
-                match (r.placement, pools[e].as_mut()) {
-                    (Some(p), Some(pool)) => {
-                        pool.release(p, slots);
-                        if let AttemptEnd::Lost(why) = &end {
-                            if pool.mark_down(p.host, why) {
-                                let ev = Event::HostDown {
-                                    executor: plan.task(i).executor.clone(),
-                                    host: pool.host_name(p).to_owned(),
-                                    reason: why.clone(),
-                                };
-                                sink.event(plan, &ev)?;
-                            }
-                        }
-                        if matches!(end, AttemptEnd::Refused(_)) && !stopping {
-                            pool.back_off(p);
-                            requeue = Some(Duration::from_millis(200));
-                        }
-                    }
-                    _ => free[e] += cost(plan, e, slots),
-                }
-                // The host or node failed, not the task: run it again without using a retry.
-                if matches!(end, AttemptEnd::Lost(_)) && !stopping {
-                    lost[i as usize] += 1;
-                    if lost[i as usize] <= MAX_LOST {
-                        requeue = Some(Duration::ZERO);
-                    }
-                }
-                // The system is out of file descriptors or processes for now: the task waits
-                // for one of the others to end (not using a retry); with none running, it fails.
-                if let AttemptEnd::Starved(_) = &end {
-                    if running_count > 0 && !stopping {
-                        tries[i as usize] -= 1;
-                        sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay: Duration::ZERO })?;
-                        awaiting_retry[i as usize] = true;
-                        starved.push(i);
-                        continue;
-                    }
-                }
-                // Something ended and gave back what it held: the starved tasks try again.
-                for j in starved.drain(..) {
-                    awaiting_retry[j as usize] = false;
-                    queues[exec_index[j as usize]].push_back(j);
-                }
-                if let Some(delay) = requeue {
-                    tries[i as usize] -= 1;
-                    sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
-                    awaiting_retry[i as usize] = true;
-                    retry_timers.spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        i
-                    });
-                    continue;
-                }
-                let file = file_name_for(&plan.task(i).id);
-                let log = logs.join(format!("{file}.{}.log", r.attempt));
-                // A generator's success adds the tasks it printed, before anything after it
-                // is decided; output that is not a valid task list fails it instead.
-                let mut added = None;
-                if generator && end.succeeded() {
-                    let out = logs.join(format!("{file}.{}.out", r.attempt));
-                    match generate(plan, i, &out) {
-                        Ok(a) => added = Some(a),
-                        Err(why) => end = AttemptEnd::Rejected(why),
-                    }
-                }
-                let retryable = !end.succeeded() && end != AttemptEnd::Cancelled;
-                if retryable && r.tries <= retries && !stopping {
-                    let delay = retry_delay.saturating_mul(1u32 << (r.tries - 1).min(20));
-                    sink.event(plan, &Event::Retrying { task: i, attempt: r.attempt, end, delay })?;
-                    awaiting_retry[i as usize] = true;
-                    retry_timers.spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        i
-                    });
-                    continue;
-                }
-                let status = if end.succeeded() {
-                    Status::Succeeded
-                } else if end == AttemptEnd::Cancelled {
-                    Status::Interrupted
-                } else {
-                    Status::Failed
-                };
-                match status {
-                    Status::Succeeded => outcome.succeeded += 1,
-                    Status::Interrupted => outcome.interrupted += 1,
-                    _ => outcome.failed.push(i),
-                }
-                decided += 1;
-                // A generator's output is recorded before its success: a state that says it
-                // succeeded always has the tasks it added, whenever dagrun is killed.
-                if let Some((range, output)) = &added {
-                    total += range.len();
-                    let ev = Event::TasksAdded { generator: i, added: range.clone(), output: output.clone() };
-                    sink.event(plan, &ev)?;
-                }
-                sink.event(plan, &Event::Finished {
-                    task: i,
-                    status,
-                    attempt: r.attempt,
-                    end: Some(end),
-                    skip: None,
-                    log: Some(log),
-                    elapsed: r.started.elapsed(),
-                    at: SystemTime::now(),
-                })?;
-                if status == Status::Failed && cfg.fail_fast && !stopping {
-                    stopping = true;
-                    failed_fast = true;
-                    let _ = cancel_tx.send(Cancel::Terminate);
-                    sink.event(plan, &Event::Stopping { signal: None, running: running_count as usize })?;
-                    for q in &mut queues {
-                        q.retain(|&j| cleanup_may_start(plan, j, failed_fast, &outcome));
-                    }
-                }
-                if let Some((range, _)) = added {
-                    let old = range.start as usize;
-                    for k in range.clone() {
-                        exec_index.push(plan.executors.get_index_of(&*plan.task(k).executor).unwrap_or(0));
-                    }
-                    running.resize_with(plan.len(), || None);
-                    attempts.resize(plan.len(), 0);
-                    tries.resize(plan.len(), 0);
-                    awaiting_retry.resize(plan.len(), false);
-                    tracker.grow(plan, old, i);
-                }
-                if status != Status::Interrupted {
-                    pending_decisions.extend(tracker.finish(plan, i, status, None));
-                }
-            }
-            Some(joined) = retry_timers.join_next(), if !stopping => {
-                let i = joined?;
-                awaiting_retry[i as usize] = false;
-                queues[exec_index[i as usize]].push_back(i);
-            }
-            sig = async {
-                tokio::select! {
-                    _ = sigint.recv() => 2,
-                    _ = sigterm.recv() => 15,
-                    _ = sighup.recv() => 15,
-                }
-            } => {
-                // The first signal stops gracefully; another one kills at once.
-                if stopping && outcome.signal.is_some() {
-                    let _ = cancel_tx.send(Cancel::Kill);
-                    let _ = cleanup_tx.send(Cancel::Kill);
-                } else {
-                    stopping = true;
-                    outcome.signal.get_or_insert(sig);
-                    let _ = cancel_tx.send(Cancel::Terminate);
-                    let _ = cleanup_tx.send(Cancel::Terminate);
-                    for q in &mut queues {
-                        q.clear();
-                    }
-                    sink.event(plan, &Event::Stopping { signal: Some(sig), running: running_count as usize })?;
-                }
-            }
-        }
+        Ok(())
     }
 
-    // Tasks waiting for a retry when the run stopped were interrupted mid-way.
-    retry_timers.abort_all();
-    while let Some(r) = retry_timers.join_next().await {
-        let _ = r;
+    /// Waits for the next thing to happen.
+    async fn next(&mut self, signals: &mut Signals) -> anyhow::Result<Wake> {
+        let stopping = self.stopping;
+        Ok(tokio::select! {
+            Some((i, attempt, job)) = self.submitted.1.recv() => Wake::Submitted(i, attempt, job),
+            Some(joined) = self.attempts.join_next() => {
+                let (i, end) = joined?;
+                Wake::Ended(i, end)
+            }
+            Some(joined) = self.retry_timers.join_next(), if !stopping => Wake::RetryDue(joined?),
+            sig = signals.recv() => Wake::Signal(sig),
+        })
     }
-    for (i, r) in running.iter().enumerate() {
-        debug_assert!(r.is_none(), "task {i} still running at the end");
+
+    /// Waits `delay`, then queues task `i` again (its attempt `end` reported as retried).
+    fn retry(
+        &mut self,
+        i: u32,
+        attempt: u32,
+        end: AttemptEnd,
+        delay: Duration,
+        sink: &mut dyn EventSink,
+    ) -> anyhow::Result<()> {
+        sink.event(self.plan, &Event::Retrying { task: i, attempt, end, delay })?;
+        self.tasks[i as usize].awaiting_retry = true;
+        self.retry_timers.spawn(async move {
+            tokio::time::sleep(delay).await;
+            i
+        });
+        Ok(())
     }
-    for i in 0..n as u32 {
-        if awaiting_retry[i as usize] {
-            decided += 1;
-            outcome.interrupted += 1;
+
+    /// An attempt ended: release its place, then retry it, or record how the task ended.
+    fn on_end(&mut self, i: u32, mut end: AttemptEnd, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        // A job's id is recorded before its end.
+        while let Ok((t, attempt, job)) = self.submitted.1.try_recv() {
+            sink.event(self.plan, &Event::Submitted { task: t, attempt, job })?;
+        }
+        let (slots, retries, retry_delay, generator) = {
+            let t = self.plan.task(i);
+            (t.slots, t.retries, t.retry_delay, t.generator)
+        };
+        self.running -= 1;
+        let iu = i as usize;
+        let r = self.tasks[iu].running.take().expect("a finished task was running");
+        let e = self.tasks[iu].exec;
+        let released = self.backends[e].release(r.placement, slots, &end, self.stopping);
+        if let Some((host, reason)) = released.host_down {
+            let executor = self.plan.task(i).executor.clone();
+            sink.event(self.plan, &Event::HostDown { executor, host, reason })?;
+        }
+        let mut requeue = released.retry_after;
+        // The host or node failed, not the task: run it again without using a retry.
+        if matches!(end, AttemptEnd::Lost(_)) && !self.stopping {
+            self.tasks[iu].lost += 1;
+            if self.tasks[iu].lost <= MAX_LOST {
+                requeue = Some(Duration::ZERO);
+            }
+        }
+        // The system is out of file descriptors or processes for now: the task waits for one
+        // of the others to end (not using a retry); with none running, it fails.
+        if matches!(end, AttemptEnd::Starved(_)) && self.running > 0 && !self.stopping {
+            self.tasks[iu].tries -= 1;
             sink.event(
-                plan,
-                &Event::Finished {
-                    task: i,
+                self.plan,
+                &Event::Retrying { task: i, attempt: r.attempt, end, delay: Duration::ZERO },
+            )?;
+            self.tasks[iu].awaiting_retry = true;
+            self.starved.push(i);
+            return Ok(());
+        }
+        // Something ended and gave back what it held: the starved tasks try again.
+        for j in std::mem::take(&mut self.starved) {
+            self.tasks[j as usize].awaiting_retry = false;
+            self.queue(j);
+        }
+        if let Some(delay) = requeue {
+            self.tasks[iu].tries -= 1;
+            return self.retry(i, r.attempt, end, delay, sink);
+        }
+        // A generator's success adds the tasks it printed, before anything after it is
+        // decided; output that is not a valid task list fails it instead.
+        let mut added = None;
+        if let (true, true, Some(out)) = (generator, end.succeeded(), &r.stdout) {
+            match generate(self.plan, i, out) {
+                Ok(a) => added = Some(a),
+                Err(why) => end = AttemptEnd::Rejected(why),
+            }
+        }
+        let retryable = !end.succeeded() && end != AttemptEnd::Cancelled;
+        if retryable && r.tries <= retries && !self.stopping {
+            let delay = retry_delay.saturating_mul(1u32 << (r.tries - 1).min(20));
+            return self.retry(i, r.attempt, end, delay, sink);
+        }
+        let status = if end.succeeded() {
+            Status::Succeeded
+        } else if end == AttemptEnd::Cancelled {
+            Status::Interrupted
+        } else {
+            Status::Failed
+        };
+        match status {
+            Status::Succeeded => self.outcome.succeeded += 1,
+            Status::Interrupted => self.outcome.interrupted += 1,
+            _ => self.outcome.failed.push(i),
+        }
+        self.decided += 1;
+        // A generator's output is recorded before its success: a state that says it succeeded
+        // always has the tasks it added, whenever dagrun is killed.
+        if let Some((range, output)) = &added {
+            self.total += range.len();
+            let ev = Event::TasksAdded { generator: i, added: range.clone(), output: output.clone() };
+            sink.event(self.plan, &ev)?;
+        }
+        let ev = Event::Finished {
+            task: i,
+            status,
+            attempt: r.attempt,
+            end: Some(end),
+            skip: None,
+            log: Some(r.log),
+            elapsed: r.started.elapsed(),
+            at: SystemTime::now(),
+        };
+        sink.event(self.plan, &ev)?;
+        if status == Status::Failed && self.cfg.fail_fast && !self.stopping {
+            self.stop_for_failure(sink)?;
+        }
+        if let Some((range, _)) = added {
+            self.take_in(i, range);
+        }
+        if status != Status::Interrupted {
+            self.decisions.extend(self.tracker.finish(self.plan, i, status, None));
+        }
+        Ok(())
+    }
+
+    /// `--fail-fast`: stops the running tasks; only `when: failure`/`always` tasks may start.
+    fn stop_for_failure(&mut self, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        self.stopping = true;
+        self.failed_fast = true;
+        self.cancel.send_replace(Cancel::Terminate);
+        sink.event(self.plan, &Event::Stopping { signal: None, running: self.running as usize })?;
+        let mut queues = std::mem::take(&mut self.queues);
+        for q in &mut queues {
+            q.retain(|&j| self.may_start_while_stopping(j));
+        }
+        self.queues = queues;
+        Ok(())
+    }
+
+    /// Takes in the tasks generator `g` added (`range`, at the end of the plan).
+    fn take_in(&mut self, g: u32, range: Range<u32>) {
+        for k in range.clone() {
+            let exec = self.plan.executors.get_index_of(&*self.plan.task(k).executor).unwrap_or(0);
+            self.tasks.push(TaskRun { exec, ..TaskRun::default() });
+        }
+        self.tracker.grow(self.plan, range.start as usize, g);
+    }
+
+    /// The first signal stops gracefully; another one kills at once.
+    fn on_signal(&mut self, sig: i32, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        if self.stopping && self.outcome.signal.is_some() {
+            self.cancel.send_replace(Cancel::Kill);
+            self.cleanup.send_replace(Cancel::Kill);
+            return Ok(());
+        }
+        self.stopping = true;
+        self.outcome.signal.get_or_insert(sig);
+        self.cancel.send_replace(Cancel::Terminate);
+        self.cleanup.send_replace(Cancel::Terminate);
+        for q in &mut self.queues {
+            q.clear();
+        }
+        sink.event(self.plan, &Event::Stopping { signal: Some(sig), running: self.running as usize })
+    }
+
+    /// After the last attempt: tasks that were waiting for a retry were interrupted mid-way.
+    async fn finish(mut self, sink: &mut dyn EventSink) -> anyhow::Result<Outcome> {
+        self.retry_timers.abort_all();
+        while self.retry_timers.join_next().await.is_some() {}
+        for (i, t) in self.tasks.iter().enumerate() {
+            debug_assert!(t.running.is_none(), "task {i} still running at the end");
+            if t.awaiting_retry {
+                self.decided += 1;
+                self.outcome.interrupted += 1;
+                let ev = Event::Finished {
+                    task: i as u32,
                     status: Status::Interrupted,
-                    attempt: attempts[i as usize],
+                    attempt: t.attempts,
                     end: Some(AttemptEnd::Cancelled),
                     skip: None,
                     log: None,
                     elapsed: Duration::ZERO,
                     at: SystemTime::now(),
-                },
-            )?;
+                };
+                sink.event(self.plan, &ev)?;
+            }
         }
+        self.outcome.pending = self.total - self.decided;
+        self.outcome.elapsed = self.clock.elapsed();
+        sink.event(self.plan, &Event::RunFinished(Box::new(self.outcome.clone())))?;
+        Ok(self.outcome)
     }
-    outcome.pending = total - decided;
-    outcome.elapsed = clock.elapsed();
-    sink.event(plan, &Event::RunFinished(Box::new(outcome.clone())))?;
-    Ok(outcome)
 }
 
 /// Whether task `i`, ready while the run stops, still starts: under `--fail-fast` (no signal),
 /// a `when: failure` or `when: always` task does, as its dependencies have all finished.
 fn cleanup_may_start(plan: &Plan, i: u32, failed_fast: bool, outcome: &Outcome) -> bool {
     failed_fast && outcome.signal.is_none() && plan.task(i).when != crate::task::When::Success
-}
-
-/// What a task takes of its executor's `slots`: a Slurm job is one job in flight whatever its
-/// CPUs; elsewhere, the task's slots.
-fn cost(plan: &Plan, e: usize, slots: u32) -> u32 {
-    match plan.executors[e].kind {
-        ExecutorKind::Slurm(_) => 1,
-        _ => slots,
-    }
 }
 
 /// Tasks a generator added, and the output that defined them.

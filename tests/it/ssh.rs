@@ -619,3 +619,19 @@ fn a_master_killed_between_tasks_is_reopened_without_marking_the_host_down() {
     // The session never went around the master: one login for the first, one for the new.
     assert_eq!(farm.hosts[0].accepted_logins(), 2, "{}", farm.logs());
 }
+
+/// A task a generator adds on an ssh executor no task of the file uses runs on the executor's
+/// host (its connections open when the first such task is placed), not on this machine.
+#[test]
+fn a_generated_task_on_an_otherwise_unused_ssh_executor_runs_remotely() {
+    let farm = Farm::new(&["127.0.0.2"]);
+    write(
+        farm.dir(),
+        "fragment.yaml",
+        "tasks:\n  remote:\n    executor: farm\n    cmd: 'set -- $SSH_CONNECTION; echo \"$DAGRUN_TASK $3\" >> \"$DIR/started\"'\n",
+    );
+    let flow = farm.flow("", "  gen:\n    generator: true\n    cmd: 'cat \"$DIR/fragment.yaml\"'\n");
+    let (code, err) = farm.run(&flow);
+    assert_eq!(code, 0, "{err}\n{}", farm.logs());
+    assert_eq!(farm.started(), [("gen/remote".to_owned(), "127.0.0.2".to_owned())], "{err}");
+}
