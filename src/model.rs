@@ -32,8 +32,9 @@ impl Status {
     }
 }
 
-/// Why a task was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a task was skipped (recorded in the state as `skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// A dependency failed (or was skipped because one failed): the run is not a success.
     DependencyFailed,

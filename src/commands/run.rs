@@ -56,13 +56,7 @@ fn replace_previous(state_path: &Path, logs: &Path) {
     let unfinished = previous
         .iter()
         .flat_map(|p| p.tasks.values())
-        .filter(|r| match r.status {
-            crate::model::Status::Succeeded => false,
-            crate::model::Status::Skipped => {
-                r.reason.as_deref() != Some(crate::state::model::CONDITION_NOT_MET)
-            }
-            _ => true,
-        })
+        .filter(|r| r.status != crate::model::Status::Succeeded && !r.not_needed())
         .count();
     if unfinished > 0 {
         let s = if unfinished == 1 { "" } else { "s" };

@@ -2,7 +2,7 @@
 //! later versions of dagrun keep reading it (a fixture under `tests/fixtures/state/` holds
 //! them to it). Fields are added with defaults, never renamed.
 
-use crate::model::Status;
+use crate::model::{SkipReason, Status};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +92,9 @@ pub struct TaskRecord {
     /// Why it failed, was skipped or interrupted, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why it was skipped, for dagrun to read (`dependency_failed`, `condition_not_met`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<SkipReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +114,16 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// Skipped as not needed: its `when` condition did not hold with nothing failed. (A state
+    /// written before `skip` was recorded says so only in `reason`.)
+    pub fn not_needed(&self) -> bool {
+        self.status == Status::Skipped
+            && match self.skip {
+                Some(s) => s == SkipReason::ConditionNotMet,
+                None => self.reason.as_deref() == Some(CONDITION_NOT_MET),
+            }
+    }
+
     pub fn pending(hash: Option<String>) -> TaskRecord {
         TaskRecord {
             status: Status::Pending,
@@ -119,6 +132,7 @@ impl TaskRecord {
             log: None,
             hash,
             reason: None,
+            skip: None,
             started_at: None,
             finished_at: None,
             duration_ms: None,

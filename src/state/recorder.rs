@@ -152,15 +152,18 @@ impl Recorder {
                     Status::Skipped => {
                         r.hash = Some(hash);
                         r.exit_code = None;
+                        let why = skip.unwrap_or(SkipReason::DependencyFailed);
+                        r.skip = Some(why);
                         r.reason = Some(
-                            match skip {
-                                Some(SkipReason::ConditionNotMet) => CONDITION_NOT_MET,
-                                _ => DEPENDENCY_FAILED,
+                            match why {
+                                SkipReason::ConditionNotMet => CONDITION_NOT_MET,
+                                SkipReason::DependencyFailed => DEPENDENCY_FAILED,
                             }
                             .to_owned(),
                         );
                     }
                     _ => {
+                        r.skip = None;
                         r.duration_ms = Some(elapsed.as_millis() as u64);
                         r.exit_code = end.as_ref().and_then(|e| e.exit_code());
                         r.reason = end.as_ref().filter(|e| !e.succeeded()).map(|e| e.describe());

@@ -6,7 +6,7 @@
 //! cleanup after the failure it cleaned up is retried, and everything after a forced task.
 
 use super::hash::definition_hashes;
-use super::model::{CONDITION_NOT_MET, StateFile, TaskRecord};
+use super::model::{StateFile, TaskRecord};
 use crate::model::Status;
 use crate::plan::Plan;
 use indexmap::IndexMap;
@@ -99,7 +99,7 @@ pub fn reconcile(
                     Status::Succeeded => None,
                     // Not needed last time, and nothing it depends on changed: still not needed.
                     Status::Skipped
-                        if r.reason.as_deref() == Some(CONDITION_NOT_MET)
+                        if r.not_needed()
                             && r.hash.as_deref() == Some(hashes[iu].as_str())
                             && plan.deps(i).iter().all(|&d| done[d as usize]) =>
                     {
