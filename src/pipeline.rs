@@ -28,3 +28,16 @@ pub fn load_text(path: &Path, format: Format, text: String, opts: &LoadOptions) 
         None => Err(LoadError::Invalid(vec![Diagnostic::new(&file, "the workflow is invalid")])),
     }
 }
+
+/// Reads what generator `g` printed to `out` and adds the tasks it defines to the plan (what
+/// the scheduler does when a generator succeeds). Output that adds nothing is still reported,
+/// so the state records it and `resume` does not run the generator again.
+pub fn splice_output(
+    plan: &mut Plan,
+    g: u32,
+    out: &Path,
+) -> Result<(std::ops::Range<u32>, std::sync::Arc<str>), String> {
+    let text = plan::splice::read_output(out)?;
+    let range = plan::splice::splice(plan, g, &text).map_err(|d| crate::diag::Diagnostics(d).to_string())?;
+    Ok((range, std::sync::Arc::from(text)))
+}

@@ -109,7 +109,14 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     let lock = lock.expect("locked unless dry-run");
     let mut recorder =
         Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
-    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, logs, grace: GRACE };
+    let cfg = RunConfig {
+        jobs: args.jobs,
+        fail_fast: args.fail_fast,
+        run_dir,
+        logs,
+        grace: GRACE,
+        generate: crate::pipeline::splice_output,
+    };
     let mut reporter = Reporter::new(mode(args.progress));
     let start = Start { selected, done, attempts, attach };
     let outcome = {

@@ -38,7 +38,14 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let hashes = definition_hashes(&plan);
     let mut recorder =
         Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes).map_err(Error::State)?;
-    let cfg = RunConfig { jobs: args.jobs, fail_fast: args.fail_fast, run_dir, logs, grace: GRACE };
+    let cfg = RunConfig {
+        jobs: args.jobs,
+        fail_fast: args.fail_fast,
+        run_dir,
+        logs,
+        grace: GRACE,
+        generate: crate::pipeline::splice_output,
+    };
     let mut reporter = Reporter::new(mode(args.progress));
     let start = Start::fresh(&plan, selected);
     let outcome = {

@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub logs: PathBuf,
     /// Time a terminated task gets to exit before SIGKILL.
     pub grace: Duration,
+    /// Adds a generator's tasks when it succeeds.
+    pub generate: Generate,
 }
 
 /// What this run starts from.
@@ -481,7 +483,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         // decided; output that is not a valid task list fails it instead.
         let mut added = None;
         if let (true, true, Some(out)) = (generator, end.succeeded(), &r.stdout) {
-            match generate(self.plan, i, out) {
+            match (self.cfg.generate)(self.plan, i, out) {
                 Ok(a) => added = Some(a),
                 Err(why) => end = AttemptEnd::Rejected(why),
             }
@@ -610,16 +612,13 @@ fn cleanup_may_start(plan: &Plan, i: u32, failed_fast: bool, outcome: &Outcome) 
 }
 
 /// Tasks a generator added, and the output that defined them.
-type Added = (Range<u32>, Arc<str>);
+pub type Added = (Range<u32>, Arc<str>);
 
-/// Reads a generator's output and splices the tasks it defines into the plan. Output that adds
-/// nothing is still reported, so the state records it and `resume` does not run it again.
-fn generate(plan: &mut Plan, i: u32, out: &std::path::Path) -> Result<Added, String> {
-    let text = crate::plan::splice::read_output(out)?;
-    let range =
-        crate::plan::splice::splice(plan, i, &text).map_err(|d| crate::diag::Diagnostics(d).to_string())?;
-    Ok((range, Arc::from(text)))
-}
+/// How a generator's success adds its tasks: given the plan, the generator and the file its
+/// stdout went to, the tasks added (at the end of the plan) and the output that defined them,
+/// or why the output was refused. The scheduler is handed it (`RunConfig::generate`) and does
+/// not know how a task list is read; `pipeline::splice_output` is the one dagrun uses.
+pub type Generate = fn(&mut Plan, u32, &std::path::Path) -> Result<Added, String>;
 
 fn attempt_for(
     plan: &Plan,
