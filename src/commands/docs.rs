@@ -2,11 +2,9 @@
 //! completions and man pages (CI regenerates them and fails on a difference).
 
 use super::graph::write_stdout;
-use crate::cli::Cli;
 use crate::error::{Result, code};
 use crate::workflow::spec::WorkflowSpec;
 use anyhow::Context;
-use clap::CommandFactory;
 use clap_complete::Shell;
 use std::path::Path;
 
@@ -18,28 +16,29 @@ pub fn schema() -> Result<u8> {
     Ok(code::OK)
 }
 
-pub fn completions(shell: Shell) -> Result<u8> {
+pub fn completions(shell: Shell, mut cli: clap::Command) -> Result<u8> {
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "dagrun", &mut buf);
+    clap_complete::generate(shell, &mut cli, "dagrun", &mut buf);
     write_stdout(&buf)?;
     Ok(code::OK)
 }
 
-pub fn generate(dir: &Path) -> Result<u8> {
+/// `cli` gives the whole command line's definition, once per use.
+pub fn generate(dir: &Path, cli: fn() -> clap::Command) -> Result<u8> {
     let comp = dir.join("completions");
     let man = dir.join("man");
     for d in [&comp, &man] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create `{}`", d.display()))?;
     }
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
-        clap_complete::generate_to(shell, &mut Cli::command(), "dagrun", &comp)
+        clap_complete::generate_to(shell, &mut cli(), "dagrun", &comp)
             .with_context(|| format!("cannot write {shell} completions"))?;
     }
-    clap_mangen::generate_to(Cli::command(), &man).context("cannot write man pages")?;
+    clap_mangen::generate_to(cli(), &man).context("cannot write man pages")?;
     // The main page also says what the exit codes mean, which files a run writes and which
     // environment variables matter: sections clap knows nothing of.
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page).context("cannot render the man page")?;
+    clap_mangen::Man::new(cli()).render(&mut page).context("cannot render the man page")?;
     let page = String::from_utf8(page).context("the man page is not UTF-8")?;
     let at = page.find(".SH VERSION").unwrap_or(page.len());
     let page = format!("{}{}{}", &page[..at], manual_sections(), &page[at..]);
@@ -106,7 +105,7 @@ mod tests {
     #[test]
     fn the_man_page_says_every_exit_code_file_and_variable() {
         let dir = tempfile::tempdir().unwrap();
-        generate(dir.path()).unwrap();
+        generate(dir.path(), <crate::cli::Cli as clap::CommandFactory>::command).unwrap();
         let page = std::fs::read_to_string(dir.path().join("man/dagrun.1")).unwrap();
         let sections: Vec<usize> =
             [".SH \"EXIT STATUS\"", ".SH \"FILES\"", ".SH \"ENVIRONMENT\"", ".SH VERSION"]

@@ -1,6 +1,6 @@
 //! `dagrun graph FILE`: the plan as DOT, Mermaid or JSON on stdout.
 
-use crate::cli::{GraphArgs, GraphFormat};
+use super::args::{GraphArgs, GraphFormat};
 use crate::error::{Error, Result, code};
 use crate::pipeline::load_file;
 use crate::plan::render;

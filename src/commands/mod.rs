@@ -1,27 +1,12 @@
 //! One module per subcommand: glue between a parsed command line and the library, nothing else.
 
+pub mod args;
 pub(crate) mod docs;
-mod graph;
-mod resume;
+pub(crate) mod graph;
+pub(crate) mod resume;
 pub mod run;
-mod status;
-mod validate;
-
-use crate::cli::Command;
-use crate::error::Result;
-
-/// Runs a subcommand and returns its exit code (errors are returned for `cli` to print).
-pub fn dispatch(cmd: Command) -> Result<u8> {
-    match cmd {
-        Command::Run(a) => run::run(&a),
-        Command::Resume(a) => resume::run(&a),
-        Command::Status(a) => status::run(&a),
-        Command::Validate(a) => validate::run(&a),
-        Command::Graph(a) => graph::run(&a),
-        Command::Schema => docs::schema(),
-        Command::Completions { shell } => docs::completions(shell),
-    }
-}
+pub(crate) mod status;
+pub(crate) mod validate;
 
 /// When a workflow file is given where a state file belongs (`dagrun status flow.yaml`), the
 /// error that says so and names the state to use.

@@ -1,8 +1,8 @@
 //! `dagrun resume STATE`: reload the workflow, reconcile it with the recorded state, say what
 //! will be skipped and what will run and why, then continue the same state file.
 
+use super::args::ResumeArgs;
 use super::run::{GRACE, drive, exit_code, mode, print_order, resume_command, select, unknown_task};
-use crate::cli::ResumeArgs;
 use crate::error::{Error, Result, code};
 use crate::model::ExecutorKind;
 use crate::model::Status;

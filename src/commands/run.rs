@@ -1,7 +1,7 @@
 //! `dagrun run FILE`: load, select (`--target`), then either print the order (`--dry-run`) or
 //! drive the scheduler with a reporter, and map the outcome to an exit code.
 
-use crate::cli::{Progress, RunArgs};
+use super::args::{Progress, RunArgs};
 use crate::error::{Error, Result, code};
 use crate::pipeline::load_file;
 use crate::plan::Plan;

@@ -1,8 +1,8 @@
 //! `dagrun status STATE`: counts by status, failed tasks with their logs, time spent, and
 //! whether a run holds the state now.
 
+use super::args::{ReportFormat, StatusArgs};
 use super::graph::write_stdout;
-use crate::cli::{ReportFormat, StatusArgs};
 use crate::error::{Error, Result, code};
 use crate::model::Status;
 use crate::state::store;

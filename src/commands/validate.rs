@@ -1,7 +1,7 @@
 //! `dagrun validate FILE...`: load each file and report every problem found.
 
+use super::args::{ReportFormat, ValidateArgs};
 use super::graph::write_stdout;
-use crate::cli::{ReportFormat, ValidateArgs};
 use crate::error::{Error, Result, code};
 use crate::pipeline::load_file;
 use crate::workflow::LoadError;
