@@ -31,7 +31,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     crate::state::store::check_replaceable(&state_path).map_err(Error::State)?;
     let (run_dir, logs) = prepare_run_dir(&state_path)?;
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
-    replace_previous(&state_path, &logs);
+    let replacing = replace_previous(&state_path);
     let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
     let mut state = fresh_state(&plan, &overrides).map_err(Error::State)?;
     state.run.targets = args.target.clone();
@@ -42,7 +42,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
         run_dir,
-        logs,
+        logs: logs.clone(),
         grace: GRACE,
         generate: crate::pipeline::splice_output,
     };
@@ -52,17 +52,20 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
+    if replacing {
+        remove_replaced_logs(&logs, recorder.state());
+    }
     reporter.summary(&outcome, Some(&resume_command(&state_path)));
     Ok(exit_code(&outcome))
 }
 
 /// Before `run` replaces a state: says in one line when that run was unfinished (and how to
-/// have continued it), and clears its attempt logs so they never mix with the new run's.
-fn replace_previous(state_path: &Path, logs: &Path) {
-    let previous = crate::state::store::load(state_path).ok();
+/// have continued it). Whether there was a state to replace.
+fn replace_previous(state_path: &Path) -> bool {
+    let Ok(previous) = crate::state::store::load(state_path) else { return state_path.exists() };
     let unfinished = previous
-        .iter()
-        .flat_map(|p| p.tasks.values())
+        .tasks
+        .values()
         .filter(|r| r.status != crate::model::Status::Succeeded && !r.not_needed())
         .count();
     if unfinished > 0 {
@@ -73,16 +76,26 @@ fn replace_previous(state_path: &Path, logs: &Path) {
             resume_command(state_path)
         );
     }
-    // Only the attempt files of a run being replaced; anything else there is left alone.
-    if previous.is_none() {
-        return;
-    }
+    true
+}
+
+/// After a run that replaced another: removes the attempt files (`*.N.log`, `*.N.out`) of the
+/// replaced run that this one did not write over, so that its logs never mix with this run's.
+/// (Each attempt's file is emptied when the attempt starts, so files of attempts this run made
+/// are its own; the others are left from before.) Done at the end, not the start: reusing a
+/// file is much cheaper than creating one, and most are reused.
+fn remove_replaced_logs(logs: &Path, state: &StateFile) {
+    let made: std::collections::HashMap<String, u32> =
+        state.tasks.iter().map(|(id, r)| (crate::task::file_name_for(id), r.attempts)).collect();
     let Ok(entries) = std::fs::read_dir(logs) else { return };
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        let attempt_file = name.ends_with(".log") || name.ends_with(".out");
-        if attempt_file && e.file_type().is_ok_and(|t| t.is_file()) {
+        let Some(stem) = name.strip_suffix(".log").or_else(|| name.strip_suffix(".out")) else { continue };
+        let Some((task, n)) = stem.rsplit_once('.') else { continue };
+        let Ok(n) = n.parse::<u32>() else { continue };
+        let ours = made.get(task).is_some_and(|&made| n <= made);
+        if !ours && e.file_type().is_ok_and(|t| t.is_file()) {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -49,7 +49,7 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
                 AttemptEnd::TimedOut(a.timeout.unwrap_or_default())
             }
         },
-        _ = wait_for_cancel(&mut cancel) => {
+        _ = super::cancelled(&mut cancel, Cancel::Terminate) => {
             stop(&mut child, pgid, a.grace, &mut cancel).await;
             AttemptEnd::Cancelled
         }
@@ -150,31 +150,16 @@ fn ended(s: ExitStatus) -> AttemptEnd {
     }
 }
 
-pub(crate) async fn wait_for_cancel(cancel: &mut CancelRx) {
-    while *cancel.borrow_and_update() == Cancel::None {
-        if cancel.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 /// SIGTERM the group, then SIGKILL when the grace period ends or a hard stop is asked for.
 async fn stop(child: &mut Child, pgid: Pid, grace: Duration, cancel: &mut CancelRx) {
     if *cancel.borrow() == Cancel::Kill {
         let _ = killpg(pgid, Signal::SIGKILL);
     } else {
         let _ = killpg(pgid, Signal::SIGTERM);
-        let kill_now = async {
-            while *cancel.borrow_and_update() != Cancel::Kill {
-                if cancel.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
         tokio::select! {
             _ = child.wait() => {}
             _ = tokio::time::sleep(grace) => {}
-            _ = kill_now => {}
+            _ = super::cancelled(cancel, Cancel::Kill) => {}
         }
         let _ = killpg(pgid, Signal::SIGKILL);
     }

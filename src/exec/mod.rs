@@ -27,6 +27,16 @@ pub enum Cancel {
 
 pub type CancelRx = watch::Receiver<Cancel>;
 
+/// Waits until dagrun stops attempts at least as hard as `level` (`Terminate`: any stop;
+/// `Kill`: a hard one). Never returns if the run drops the sender without stopping.
+pub async fn cancelled(cancel: &mut CancelRx, level: Cancel) {
+    while *cancel.borrow_and_update() < level {
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Everything needed to run one attempt.
 #[derive(Debug, Clone)]
 pub struct Attempt {

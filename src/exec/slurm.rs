@@ -426,7 +426,7 @@ pub async fn run(
             tokio::pin!(submit);
             let r = tokio::select! {
                 r = &mut submit => r,
-                _ = wait_for(&mut cancel, Cancel::Terminate) => return AttemptEnd::Cancelled,
+                _ = super::cancelled(&mut cancel, Cancel::Terminate) => return AttemptEnd::Cancelled,
             };
             match r {
                 Ok(j) => j,
@@ -480,7 +480,7 @@ async fn follow(
         };
         // Once cancelled, only a hard stop (a second Ctrl-C) is news.
         let level = if stop == Some(Stop::Cancel) { Cancel::Kill } else { Cancel::Terminate };
-        let cancelled = wait_for(cancel, level);
+        let cancelled = super::cancelled(cancel, level);
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {
@@ -501,14 +501,6 @@ async fn follow(
                     return AttemptEnd::Cancelled;
                 }
             }
-        }
-    }
-}
-
-async fn wait_for(cancel: &mut CancelRx, level: Cancel) {
-    while *cancel.borrow_and_update() < level {
-        if cancel.changed().await.is_err() {
-            std::future::pending::<()>().await;
         }
     }
 }

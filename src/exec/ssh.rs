@@ -245,7 +245,7 @@ pub async fn run(a: &Attempt, master: &Master, mut cancel: CancelRx) -> AttemptE
     let stopped = tokio::select! {
         ended = session.wait() => return ended_as(ended, master).await,
         _ = &mut timeout => AttemptEnd::TimedOut(a.timeout.unwrap_or_default()),
-        _ = super::local::wait_for_cancel(&mut cancel) => AttemptEnd::Cancelled,
+        _ = super::cancelled(&mut cancel, Cancel::Terminate) => AttemptEnd::Cancelled,
     };
     // Cancel: close stdin (the watchdog kills the remote group), then give it the grace
     // period and a margin before hanging up on the session.

@@ -28,6 +28,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// The state as recorded so far.
+    pub fn state(&self) -> &StateFile {
+        &self.state
+    }
+
     /// Takes over `state` (whose `tasks` are in plan order, one per plan task): writes it as a
     /// new snapshot with a new epoch and opens its journal.
     pub fn start(

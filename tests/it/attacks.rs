@@ -10,17 +10,6 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-/// Runs dagrun in `dir` to its end: (exit code, stdout, stderr). A panic or a death by signal
-/// fails the test.
-fn dagrun_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = dagrun().current_dir(dir).args(args).timeout(LIMIT).output().expect("run dagrun");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let code =
-        out.status.code().unwrap_or_else(|| panic!("{args:?}: dagrun was killed: {:?}\n{err}", out.status));
-    assert!(code != 101 && !err.contains("panicked"), "{args:?}: dagrun panicked:\n{err}");
-    (code, String::from_utf8_lossy(&out.stdout).into_owned(), err)
-}
-
 /// Spawns `dagrun run --progress plain` with stderr (where plain progress goes) piped, to be
 /// read line by line.
 fn spawn_plain(dir: &Path, flow: &Path) -> Child {
@@ -158,7 +147,8 @@ fn a_generator_recorded_succeeded_always_has_its_output_recorded() {
         let state = load_state(&d.join("st/state.json"));
         assert_eq!(state.tasks["gen"].status, dagrun::model::Status::Succeeded, "round {round}");
         assert!(state.generators.contains_key("gen"), "round {round}: a success without its output");
-        let (code, out, err) = dagrun_in(d, &["resume", "--dry-run", "st/state.json"]);
+        let Ran { code, stdout: out, stderr: err, .. } =
+            dagrun_in(d, &["resume", "--dry-run", "st/state.json"]);
         assert_eq!(code, 0, "{err}");
         assert!(
             !out.lines().any(|l| l.trim_start().split_once(". ").is_some_and(|(_, t)| t.starts_with("gen:"))),
@@ -184,7 +174,7 @@ fn deep_template_expressions_are_invalid_workflows_not_a_stack_overflow() {
         let name = format!("deep{k}.yaml");
         write(d, &name, &format!("tasks:\n  t:\n    cmd: \"echo {expr}\"\n"));
         for cmd in ["validate", "run", "graph"] {
-            let (code, _, err) = dagrun_in(d, &[cmd, &name]);
+            let Ran { code, stderr: err, .. } = dagrun_in(d, &[cmd, &name]);
             assert_eq!(code, 3, "{cmd} {name}: {err}");
             assert!(err.contains(&name) && err.contains("task `t`") && err.contains("field `cmd`"), "{err}");
             assert!(err.contains("more than 500 operators"), "{err}");
@@ -192,7 +182,7 @@ fn deep_template_expressions_are_invalid_workflows_not_a_stack_overflow() {
     }
     // An ordinary long expression is still fine.
     write(d, "fine.yaml", &format!("tasks:\n  t:\n    cmd: \"echo {{{{ {}1 }}}}\"\n", "1 + ".repeat(200)));
-    let (code, _, err) = dagrun_in(d, &["validate", "fine.yaml"]);
+    let Ran { code, stderr: err, .. } = dagrun_in(d, &["validate", "fine.yaml"]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -207,15 +197,16 @@ fn a_deep_expression_in_generated_output_fails_only_that_generator() {
         "flow.yaml",
         "tasks:\n  gen: {generator: true, cmd: 'cat frag.yaml'}\n  other: {cmd: 'touch other.done'}\n",
     );
-    let (code, _, err) = dagrun_in(d, &["run", "--progress", "plain", flow.to_str().unwrap()]);
+    let Ran { code, stderr: err, .. } = dagrun_in(d, &["run", "--progress", "plain", flow.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("more than 500 operators"), "{err}");
     assert!(d.join("other.done").exists(), "the rest of the run went on");
     // The state it left resumes and graphs without aborting.
     let state = d.join(".dagrun/flow/state.json");
-    let (code, _, err) = dagrun_in(d, &["resume", "--dry-run", state.to_str().unwrap()]);
+    let Ran { code, stderr: err, .. } = dagrun_in(d, &["resume", "--dry-run", state.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = dagrun_in(d, &["graph", "--state", state.to_str().unwrap(), "flow.yaml"]);
+    let Ran { code, stderr: err, .. } =
+        dagrun_in(d, &["graph", "--state", state.to_str().unwrap(), "flow.yaml"]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -347,7 +338,7 @@ fn without_a_reaper_no_task_starts() {
 /// A finished run's state in `d`, and its path.
 fn finished_state(d: &Path) -> PathBuf {
     write(d, "flow.yaml", "tasks:\n  a: {cmd: 'true'}\n");
-    let (code, _, err) =
+    let Ran { code, stderr: err, .. } =
         dagrun_in(d, &["run", "--progress", "none", "--state", "st/state.json", "flow.yaml"]);
     assert_eq!(code, 0, "{err}");
     d.join("st/state.json")
@@ -368,7 +359,7 @@ fn a_journal_that_is_a_fifo_or_a_link_to_a_device_is_refused_unread() {
         for args in
             [vec!["status", s], vec!["resume", "--dry-run", s], vec!["graph", "--state", s, "flow.yaml"]]
         {
-            let (code, _, err) = dagrun_in(d, &args);
+            let Ran { code, stderr: err, .. } = dagrun_in(d, &args);
             assert_eq!(code, 4, "{kind} {args:?}: {err}");
             assert!(err.contains("journal"), "{kind}: {err}");
         }
@@ -387,7 +378,7 @@ fn hostile_numbers_in_a_state_are_state_errors() {
         v["run"][field] = serde_json::from_str(value).unwrap();
         std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
         for cmd in ["status", "resume"] {
-            let (code, _, err) = dagrun_in(d, &[cmd, "st/state.json"]);
+            let Ran { code, stderr: err, .. } = dagrun_in(d, &[cmd, "st/state.json"]);
             assert_eq!(code, 4, "{field}={value} {cmd}: {err}");
             assert!(err.contains(field), "{err}");
         }
@@ -399,7 +390,7 @@ fn hostile_numbers_in_a_state_are_state_errors() {
     v["tasks"]["a"]["attempts"] = 4294967295u32.into();
     v["tasks"]["a"]["status"] = "failed".into();
     std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
-    let (code, _, err) = dagrun_in(d, &["resume", "st/state.json"]);
+    let Ran { code, stderr: err, .. } = dagrun_in(d, &["resume", "st/state.json"]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("4294967295 attempts"), "{err}");
 }
@@ -409,7 +400,7 @@ fn status_escapes_control_characters_from_the_state() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     write(d, "flow.yaml", "tasks:\n  a: {cmd: 'exit 3'}\n");
-    let (code, _, err) =
+    let Ran { code, stderr: err, .. } =
         dagrun_in(d, &["run", "--progress", "none", "--state", "st/state.json", "flow.yaml"]);
     assert_eq!(code, 1, "{err}");
     let state = d.join("st/state.json");
@@ -419,7 +410,7 @@ fn status_escapes_control_characters_from_the_state() {
     let a = v["tasks"]["a"].clone();
     v["tasks"]["\u{1b}[31mred"] = a;
     std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
-    let (code, out, err) = dagrun_in(d, &["status", "st/state.json"]);
+    let Ran { code, stdout: out, stderr: err, .. } = dagrun_in(d, &["status", "st/state.json"]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "raw control characters: {out:?}");
     assert!(out.contains("\\u{1b}[2Jcleared"), "{out}");
@@ -438,7 +429,7 @@ fn ids_too_long_for_a_file_name_run_and_an_empty_program_is_invalid() {
             "tasks:\n  t:\n    matrix: {{a: ['{long}', '{accents}'], b: [x]}}\n    cmd: 'echo {{{{ a | length }}}}'\n"
         ),
     );
-    let (code, _, err) =
+    let Ran { code, stderr: err, .. } =
         dagrun_in(d, &["run", "--progress", "none", "--state", "st/state.json", "flow.yaml"]);
     assert_eq!(code, 0, "{err}");
     let state = load_state(&d.join("st/state.json"));
@@ -453,7 +444,7 @@ fn ids_too_long_for_a_file_name_run_and_an_empty_program_is_invalid() {
     assert_eq!(printed, ["300", "90"]);
 
     write(d, "empty.yaml", "tasks:\n  t: {cmd: ['']}\n");
-    let (code, _, err) = dagrun_in(d, &["validate", "empty.yaml"]);
+    let Ran { code, stderr: err, .. } = dagrun_in(d, &["validate", "empty.yaml"]);
     assert_eq!(code, 3, "{err}");
     assert!(
         err.contains("task `t`") && err.contains("the program (the list's first item) is empty"),
@@ -468,7 +459,8 @@ fn two_state_files_in_one_directory_keep_their_logs_apart() {
     write(d, "one.yaml", "tasks:\n  t: {cmd: 'echo one'}\n");
     write(d, "two.yaml", "tasks:\n  t: {cmd: 'echo two'}\n");
     for (flow, state) in [("one.yaml", "d/one.json"), ("two.yaml", "d/two.json")] {
-        let (code, _, err) = dagrun_in(d, &["run", "--progress", "none", "--state", state, flow]);
+        let Ran { code, stderr: err, .. } =
+            dagrun_in(d, &["run", "--progress", "none", "--state", state, flow]);
         assert_eq!(code, 0, "{err}");
     }
     for (state, word) in [("d/one.json", "one"), ("d/two.json", "two")] {
@@ -477,7 +469,8 @@ fn two_state_files_in_one_directory_keep_their_logs_apart() {
         assert_eq!(std::fs::read_to_string(&log).unwrap(), format!("{word}\n"), "{}", log.display());
     }
     // The first to use `logs/` keeps it, run after run.
-    let (code, _, err) = dagrun_in(d, &["run", "--progress", "none", "--state", "d/one.json", "one.yaml"]);
+    let Ran { code, stderr: err, .. } =
+        dagrun_in(d, &["run", "--progress", "none", "--state", "d/one.json", "one.yaml"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(load_state(&d.join("d/one.json")).tasks["t"].log.as_deref(), Some("logs/t.1.log"));
 }
@@ -491,7 +484,7 @@ fn a_run_removes_snapshot_temp_files_a_killed_run_left() {
     let other = d.join("st/.other.json.AbC123.dagrun-tmp");
     std::fs::write(&left, "{ half a snapshot").unwrap();
     std::fs::write(&other, "another state's").unwrap();
-    let (code, _, err) =
+    let Ran { code, stderr: err, .. } =
         dagrun_in(d, &["run", "--progress", "none", "--state", "st/state.json", "flow.yaml"]);
     assert_eq!(code, 0, "{err}");
     assert!(!left.exists(), "the leftover temp file is still there");
@@ -511,11 +504,11 @@ fn resuming_when_the_workflows_directory_is_gone_says_what_to_pass() {
     let d = tmp.path();
     std::fs::create_dir(d.join("wf")).unwrap();
     write(&d.join("wf"), "flow.yaml", "tasks:\n  a: {cmd: 'exit 1'}\n");
-    let (code, _, err) =
+    let Ran { code, stderr: err, .. } =
         dagrun_in(d, &["run", "--progress", "none", "--state", "st/state.json", "wf/flow.yaml"]);
     assert_eq!(code, 1, "{err}");
     std::fs::remove_dir_all(d.join("wf")).unwrap();
-    let (code, _, err) = dagrun_in(d, &["resume", "st/state.json"]);
+    let Ran { code, stderr: err, .. } = dagrun_in(d, &["resume", "st/state.json"]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("and so is its directory") && err.contains("--workflow FILE"), "{err}");
     assert!(!err.contains("is not a directory"), "{err}");

@@ -125,3 +125,148 @@ pub fn line_counts(path: &Path) -> std::collections::BTreeMap<String, usize> {
 pub fn load_state(path: &Path) -> dagrun::state::model::StateFile {
     dagrun::state::store::load(path).unwrap_or_else(|e| panic!("load `{}`: {e:#}", path.display()))
 }
+
+/// One `dagrun` invocation, set up and checked in one expression: the files it needs in its
+/// directory, its arguments and environment, and what it must answer. Every run is checked
+/// not to have panicked or died of a signal; a missed expectation fails with the whole output.
+///
+/// ```ignore
+/// let out = Test::new()
+///     .file("flow.yaml", "tasks:\n  a: {cmd: 'exit 3'}\n")
+///     .args(&["run", "flow.yaml"])
+///     .code(1)
+///     .stderr_has("failed   a: exit code 3")
+///     .run();
+/// ```
+pub struct Test {
+    dir: TestDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    code: Option<i32>,
+    stdout_has: Vec<String>,
+    stderr_has: Vec<String>,
+    stderr_lacks: Vec<String>,
+}
+
+enum TestDir {
+    Own(tempfile::TempDir),
+    Given(PathBuf),
+}
+
+/// What a `Test` run answered; `dir` is where it ran (kept while this lives, for a `Test` that
+/// made its own).
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: PathBuf,
+    _own: Option<tempfile::TempDir>,
+}
+
+impl Test {
+    /// In a fresh temporary directory.
+    pub fn new() -> Test {
+        Test::with_dir(TestDir::Own(tempfile::tempdir().expect("a temporary directory")))
+    }
+
+    /// In `dir`, which the test keeps.
+    pub fn in_dir(dir: &Path) -> Test {
+        Test::with_dir(TestDir::Given(dir.to_path_buf()))
+    }
+
+    fn with_dir(dir: TestDir) -> Test {
+        Test {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            code: None,
+            stdout_has: Vec::new(),
+            stderr_has: Vec::new(),
+            stderr_lacks: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        match &self.dir {
+            TestDir::Own(t) => t.path(),
+            TestDir::Given(p) => p,
+        }
+    }
+
+    pub fn file(self, name: &str, text: &str) -> Test {
+        write(self.dir(), name, text);
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The exit code it must give.
+    pub fn code(mut self, code: i32) -> Test {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn stdout_has(mut self, text: &str) -> Test {
+        self.stdout_has.push(text.to_owned());
+        self
+    }
+
+    pub fn stderr_has(mut self, text: &str) -> Test {
+        self.stderr_has.push(text.to_owned());
+        self
+    }
+
+    pub fn stderr_lacks(mut self, text: &str) -> Test {
+        self.stderr_lacks.push(text.to_owned());
+        self
+    }
+
+    /// Runs it to its end (within `LIMIT`) and checks what was asked.
+    pub fn run(self) -> Ran {
+        let mut cmd = dagrun();
+        cmd.current_dir(self.dir()).args(&self.args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        let out = cmd.timeout(LIMIT).output().expect("run dagrun");
+        self.check(out)
+    }
+
+    /// Checks what another way of running dagrun (under a limit, through a wrapper) answered.
+    pub fn check(self, out: std::process::Output) -> Ran {
+        let args = &self.args;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let shown = format!("dagrun {args:?}\n--- stdout\n{stdout}--- stderr\n{stderr}");
+        let code = out.status.code().unwrap_or_else(|| panic!("killed: {:?}\n{shown}", out.status));
+        assert!(code != 101 && !stderr.contains("panicked"), "dagrun panicked\n{shown}");
+        if let Some(want) = self.code {
+            assert_eq!(code, want, "exit code\n{shown}");
+        }
+        for t in &self.stdout_has {
+            assert!(stdout.contains(t.as_str()), "stdout lacks {t:?}\n{shown}");
+        }
+        for t in &self.stderr_has {
+            assert!(stderr.contains(t.as_str()), "stderr lacks {t:?}\n{shown}");
+        }
+        for t in &self.stderr_lacks {
+            assert!(!stderr.contains(t.as_str()), "stderr has {t:?}\n{shown}");
+        }
+        let dir = self.dir().to_path_buf();
+        let own = match self.dir {
+            TestDir::Own(t) => Some(t),
+            TestDir::Given(_) => None,
+        };
+        Ran { code, stdout, stderr, dir, _own: own }
+    }
+}
+
+/// `dagrun ARGS` in `dir`, checked not to have panicked or died of a signal.
+pub fn dagrun_in(dir: &Path, args: &[&str]) -> Ran {
+    Test::in_dir(dir).args(args).run()
+}

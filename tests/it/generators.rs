@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 
 const APPEND: &str = "echo \"$DAGRUN_TASK\" >> \"$LOG\"";
 
@@ -26,43 +26,36 @@ fn flow(d: &Path, body: &str) -> PathBuf {
 
 /// `dagrun <args>` in `d`, with plain progress and the state at `st/state.json` for `run` and
 /// `resume`.
-fn dagrun_in(d: &Path, args: &[&str]) -> Output {
-    let mut c = dagrun();
-    c.args(args);
+fn dagrun_in(d: &Path, args: &[&str]) -> Ran {
+    let mut t = Test::in_dir(d).args(args);
     if matches!(args.first(), Some(&"run") | Some(&"resume")) {
-        c.args(["--progress", "plain"]);
+        t = t.args(&["--progress", "plain"]);
     }
     if args.first() == Some(&"run") {
-        c.args(["--state", "st/state.json"]);
+        t = t.args(&["--state", "st/state.json"]);
     }
-    c.current_dir(d).timeout(LIMIT).output().expect("run dagrun")
+    t.run()
 }
 
-fn run(d: &Path, extra: &[&str]) -> Output {
+fn run(d: &Path, extra: &[&str]) -> Ran {
     let mut args = vec!["run"];
     args.extend_from_slice(extra);
     args.push("flow.yaml");
     dagrun_in(d, &args)
 }
 
-fn resume(d: &Path) -> Output {
+fn resume(d: &Path) -> Ran {
     dagrun_in(d, &["resume", "st/state.json"])
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+fn stdout(o: &Ran) -> String {
+    o.stdout.clone()
 }
 
 /// Asserts the exit code, showing stderr if it differs.
-fn code(o: &Output, want: i32) -> String {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(want), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
+fn code(o: &Ran, want: i32) -> String {
+    assert_eq!(o.code, want, "{}", o.stderr);
+    o.stderr.clone()
 }
 
 fn state_of(d: &Path) -> dagrun::state::model::StateFile {
@@ -89,7 +82,7 @@ fn runs(d: &Path) -> BTreeMap<String, usize> {
 fn graph_json(d: &Path) -> BTreeMap<String, serde_json::Value> {
     let out = dagrun_in(d, &["graph", "--format", "json", "--state", "st/state.json", "flow.yaml"]);
     code(&out, 0);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("graph --format json prints JSON");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("graph --format json prints JSON");
     v["tasks"]
         .as_array()
         .expect("a `tasks` array")
@@ -307,7 +300,7 @@ fn refusing_flow(d: &Path, fragment: &str) {
 
 /// Asserts the run failed because `gen`'s output was refused, with `wants` in the message, and
 /// that nothing was added; returns the message recorded for `gen`.
-fn assert_refused(d: &Path, out: &Output, wants: &[&str]) -> String {
+fn assert_refused(d: &Path, out: &Ran, wants: &[&str]) -> String {
     let err = code(out, 1);
     assert!(err.contains("failed   gen: its output was refused:"), "{err}");
     assert!(!err.contains("added "), "{err}");
@@ -610,7 +603,7 @@ fn the_fragment_is_recorded_and_resume_runs_only_the_generated_tasks_left() {
     // `status` and `graph --state` know the generated tasks.
     let out = dagrun_in(d, &["status", "--format", "json", "st/state.json"]);
     code(&out, 0);
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(s["total"], 7);
     assert_eq!(s["counts"]["succeeded"], 3);
     assert_eq!(s["counts"]["failed"], 2);
@@ -854,8 +847,8 @@ fn the_generator_example_finds_its_parts_at_run_time() {
         let state = d.join("st/state.json");
         args.push(state.to_str().unwrap());
         args.extend_from_slice(params);
-        let out = dagrun().args(&args).arg(&example).timeout(LIMIT).output().unwrap();
-        let err = code(&out, 0);
+        args.push(example.to_str().unwrap());
+        let err = code(&Test::in_dir(d).args(&args).run(), 0);
         assert!(err.contains(&format!("added    {} tasks from partitions\n", parts + 1)), "{err}");
         let report = std::fs::read_to_string(d.join("st/logs/report.1.log")).unwrap();
         let lines = if parts == 4 { 1000 } else { 5000 };

@@ -7,33 +7,16 @@
 //! Every case checks the exit code, a message naming the problem, that dagrun did not panic,
 //! and that nothing was written outside the directory it was given.
 
-use crate::common::{LIMIT, assert_group_gone, dagrun, read_pid, write};
+use crate::common::{Ran, Test, assert_group_gone, dagrun_in, read_pid, write};
 use std::path::{Path, PathBuf};
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs dagrun in `dir`; fails the test on a panic or a death by signal.
-fn dagrun_in(dir: &Path, args: &[&str]) -> Out {
-    dagrun_env(dir, &[], args)
-}
-
 /// `dagrun_in` with extra environment variables.
-fn dagrun_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
-    let mut cmd = dagrun();
-    cmd.envs(env.iter().copied());
-    let out = cmd.current_dir(dir).args(args).timeout(LIMIT).output().expect("run dagrun");
-    let code = out.status.code().unwrap_or_else(|| panic!("{args:?}: dagrun was killed: {:?}", out.status));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(code != 101 && !stderr.contains("panicked"), "{args:?}: dagrun panicked:\n{stderr}");
-    Out { code, stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr }
+fn dagrun_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Ran {
+    env.iter().fold(Test::in_dir(dir).args(args), |t, (k, v)| t.env(k, v)).run()
 }
 
 /// Runs dagrun under a limit on its address space (KiB), through `sh -c 'ulimit -v'`.
-fn dagrun_limited(dir: &Path, kib: u64, args: &[&str]) -> Out {
+fn dagrun_limited(dir: &Path, kib: u64, args: &[&str]) -> Ran {
     let bin = assert_cmd::cargo::cargo_bin("dagrun");
     let out = std::process::Command::new("sh")
         .current_dir(dir)
@@ -44,10 +27,7 @@ fn dagrun_limited(dir: &Path, kib: u64, args: &[&str]) -> Out {
         .args(args)
         .output()
         .expect("run dagrun");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let code = out.status.code().unwrap_or_else(|| panic!("{args:?}: dagrun was killed:\n{stderr}"));
-    assert!(code != 101 && !stderr.contains("panicked"), "{args:?}: dagrun panicked:\n{stderr}");
-    Out { code, stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr }
+    Test::in_dir(dir).args(args).check(out)
 }
 
 /// A temporary `root` holding only `work`, where dagrun runs: whatever dagrun writes must stay
@@ -267,7 +247,7 @@ fn a_generated_template_that_builds_a_huge_string_stops_the_run_resumably() {
 
 /// Runs (with `run`) a generator whose output is one task `x` with `cmd`: the run must stop
 /// with exit 3 and `reason` for `g/x`, and resume must finish once the output is fixed.
-fn generated_template_stops_the_run_resumably(cmd: &str, run: impl Fn(&Path, &[&str]) -> Out, reason: &str) {
+fn generated_template_stops_the_run_resumably(cmd: &str, run: impl Fn(&Path, &[&str]) -> Ran, reason: &str) {
     let s = Sandbox::new();
     write(
         &s.work,
@@ -577,7 +557,7 @@ fn control_characters_from_input_are_escaped_in_messages() {
         "esc.yaml",
         "params: {p: 1}\ntasks:\n  a:\n    after: [\"\\e[2Jx\"]\n    \"\\e[31mbogus\": 1\n    cmd: echo\n  b:\n    executor: \"\\e[31mx\"\n    timeout: \"\\e]0;title\\a\"\n    cmd: echo\n",
     );
-    let check = |out: &Out, what: &str| {
+    let check = |out: &Ran, what: &str| {
         assert!(
             !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
             "{what}: raw escape:\n{}",

@@ -1,23 +1,13 @@
 //! `dagrun validate`: every kind of problem in `tests/fixtures/invalid/` is refused with exit 3
 //! and a message naming the file, task and field (snapshotted); valid files pass; `-p` works.
 
-use crate::common::{dagrun, fixture, write};
+use crate::common::{Test, dagrun, fixture, write};
 use std::path::Path;
 
 /// Runs `dagrun validate ARGS...` inside `dir` (so paths in messages are relative).
 fn validate_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = dagrun()
-        .current_dir(dir)
-        .env("DAGRUN_TEST_VAR", "xyz")
-        .arg("validate")
-        .args(args)
-        .output()
-        .expect("run dagrun");
-    let code = out.status.code().expect("dagrun exited normally");
-    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
-    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
-    assert!(!stderr.contains("panicked"), "dagrun panicked:\n{stderr}");
-    (code, stdout, stderr)
+    let ran = Test::in_dir(dir).env("DAGRUN_TEST_VAR", "xyz").args(&["validate"]).args(args).run();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 /// Validates `tests/fixtures/invalid/NAME` and returns stderr, checking exit code 3.
