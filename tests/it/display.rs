@@ -77,6 +77,49 @@ fn plain_output_is_the_default_when_not_a_terminal() {
     assert!(!has_escape(&stderr), "escape codes in output that is not a terminal:\n{stderr}");
 }
 
+/// `dagrun run FLOW` in `dir` under a pseudo-terminal (`script`), `columns` wide, with
+/// `NO_COLOR` set to `no_color` (unset if none); what it draws is captured as it comes.
+struct Terminal {
+    child: std::process::Child,
+    captured: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Terminal {
+    fn run(flow: &Path, dir: &Path, columns: u32, no_color: Option<&str>) -> Terminal {
+        let bin = assert_cmd::cargo::cargo_bin("dagrun");
+        let inner = format!("'{}' run '{}'", bin.display(), flow.display());
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
+            .current_dir(dir)
+            .env("TERM", "xterm")
+            .env("COLUMNS", columns.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let mut child = cmd.spawn().expect("run `script` (util-linux)");
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let captured = captured.clone();
+            let mut stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    captured.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        Terminal { child, captured, reader }
+    }
+}
+
 /// Runs `dagrun run` under a pseudo-terminal; a task waits for the test to see the bars drawn
 /// with it running, so the capture surely holds a frame with a running task.
 /// `no_color`: the value of `NO_COLOR`, or none to leave it unset.
@@ -94,34 +137,7 @@ fn run_in_terminal(no_color: Option<&str>) -> String {
         d.display()
     );
     let flow = write(d, "flow.yaml", &yaml);
-    let bin = assert_cmd::cargo::cargo_bin("dagrun");
-    let inner = format!("'{}' run '{}'", bin.display(), flow.display());
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
-        .env("TERM", "xterm")
-        .env("COLUMNS", "100")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    match no_color {
-        Some(v) => cmd.env("NO_COLOR", v),
-        None => cmd.env_remove("NO_COLOR"),
-    };
-    let mut child = cmd.spawn().expect("run `script` (util-linux)");
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let captured = captured.clone();
-        let mut stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                captured.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let Terminal { mut child, captured, reader } = Terminal::run(&flow, d, 100, no_color);
     let start = std::time::Instant::now();
     loop {
         let seen = String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
@@ -250,33 +266,7 @@ fn ctrl_c_on_a_terminal_shows_stopping_and_leaves_no_stale_bar() {
         d.display()
     );
     let flow = write(d, "flow.yaml", &yaml);
-    let bin = assert_cmd::cargo::cargo_bin("dagrun");
-    let inner = format!("'{}' run '{}'", bin.display(), flow.display());
-    let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &inner, "/dev/null"])
-        .current_dir(d)
-        .env("TERM", "xterm")
-        .env("COLUMNS", "120")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run `script`");
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let captured = captured.clone();
-        let mut stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                captured.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let Terminal { mut child, captured, reader } = Terminal::run(&flow, d, 120, Some("1"));
     let seen = || String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
     let wait_for = |what: &str| {
         let start = std::time::Instant::now();

@@ -120,13 +120,9 @@ fn a_second_sigint_kills_at_once() {
     assert_group_gone(pid);
 }
 
-#[test]
-fn fail_fast_terminates_running_tasks_and_starts_nothing_new() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let yaml = format!(
-        "{}tasks:
-  long:
+/// `long` (its pid in `$DIR/pid`) runs until the test ends; `bad` fails once `long` has
+/// started, so a `--fail-fast` run stops with `long` running.
+const LONG_AND_BAD: &str = "  long:
     cmd: |
       echo $$ > \"$DIR/pid\"
       touch \"$DIR/long-started\"
@@ -137,7 +133,15 @@ fn fail_fast_terminates_running_tasks_and_starts_nothing_new() {
       i=0
       while [ ! -e \"$DIR/long-started\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 2; sleep 0.05; done
       exit 1
-  third:
+";
+
+#[test]
+fn fail_fast_terminates_running_tasks_and_starts_nothing_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let yaml = format!(
+        "{}tasks:
+{LONG_AND_BAD}  third:
     cmd: 'touch \"$DIR/third\"'
 ",
         env_dir(d)
@@ -163,17 +167,7 @@ fn fail_fast_still_runs_failure_and_always_tasks_whose_dependencies_finished() {
     let d = tmp.path();
     let yaml = format!(
         "{}tasks:
-  long:
-    cmd: |
-      touch \"$DIR/long-started\"
-      i=0
-      while [ ! -e \"$DIR/never\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 0; sleep 0.05; done
-  bad:
-    cmd: |
-      i=0
-      while [ ! -e \"$DIR/long-started\" ]; do i=$((i + 1)); [ $i -gt 1200 ] && exit 2; sleep 0.05; done
-      exit 1
-  notify: {{after: [bad], when: failure, cmd: 'touch \"$DIR/notified\"'}}
+{LONG_AND_BAD}  notify: {{after: [bad], when: failure, cmd: 'touch \"$DIR/notified\"'}}
   cleanup: {{after: [notify], when: always, cmd: 'touch \"$DIR/cleaned\"'}}
   waits: {{after: [bad, long], when: always, cmd: 'touch \"$DIR/waited\"'}}
   next: {{after: [bad], when: success, cmd: 'touch \"$DIR/next\"'}}

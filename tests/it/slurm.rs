@@ -168,6 +168,27 @@ fn ctrl_c_cancels_every_job_and_exits_130() {
     assert!(e.contains("dagrun resume"), "{e}");
 }
 
+/// `resume` of `st/state.json` in `d`, whose tasks wait for `$DIR/go`: waits until it says it
+/// follows a job, lets the tasks end, and returns its stderr once it has exited 0.
+fn resume_following(c: &Cluster, d: &Path) -> String {
+    let mut resume = dagrun(c, d)
+        .args(["resume", "--progress", "plain", "st/state.json"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("resume.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(d.join("resume.err")).unwrap_or_default().contains("following slurm job") {
+        assert!(start.elapsed() < LIMIT, "resume did not say it follows a job");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(d.join("go"), "").unwrap();
+    let status = wait_exit(&mut resume, LIMIT);
+    let e = std::fs::read_to_string(d.join("resume.err")).unwrap();
+    assert_eq!(status.code(), Some(0), "{e}\n{}", c.logs());
+    e
+}
+
 #[test]
 fn resume_after_a_kill_follows_the_running_jobs_instead_of_submitting_them_again() {
     let c = Cluster::start();
@@ -211,22 +232,8 @@ fn resume_after_a_kill_follows_the_running_jobs_instead_of_submitting_them_again
     let before = recorded(d);
     assert_eq!(c.active_jobs().len(), 2, "the jobs outlive a killed dagrun");
 
-    let mut resume = dagrun(&c, d)
-        .args(["resume", "--progress", "plain", "st/state.json"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("resume.err")).unwrap())
-        .spawn()
-        .unwrap();
     // Resume says it follows the jobs before it starts anything.
-    let start = std::time::Instant::now();
-    while !std::fs::read_to_string(d.join("resume.err")).unwrap_or_default().contains("following slurm job") {
-        assert!(start.elapsed() < LIMIT, "resume did not say it follows the jobs");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::fs::write(d.join("go"), "").unwrap();
-    let status = wait_exit(&mut resume, LIMIT);
-    let e = std::fs::read_to_string(d.join("resume.err")).unwrap();
-    assert_eq!(status.code(), Some(0), "{e}\n{}", c.logs());
+    let e = resume_following(&c, d);
     for (id, job) in ["held[i=1]", "held[i=2]"].iter().zip(&before) {
         assert!(e.contains(&format!("{id}: following slurm job {}", job.as_ref().unwrap())), "{e}");
     }
@@ -295,21 +302,7 @@ fn a_job_whose_id_was_never_recorded_is_found_and_followed_not_submitted_twice()
     let jobs = c.active_jobs();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
 
-    let mut resume = dagrun(&c, d)
-        .args(["resume", "--progress", "plain", "st/state.json"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("resume.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !std::fs::read_to_string(d.join("resume.err")).unwrap_or_default().contains("following slurm job") {
-        assert!(start.elapsed() < LIMIT, "resume did not find the job");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::fs::write(d.join("go"), "").unwrap();
-    let status = wait_exit(&mut resume, LIMIT);
-    let e = std::fs::read_to_string(d.join("resume.err")).unwrap();
-    assert_eq!(status.code(), Some(0), "{e}\n{}", c.logs());
+    let e = resume_following(&c, d);
     assert!(e.contains(&format!("held: following slurm job {}", jobs[0])), "{e}");
     assert_eq!(line_counts(&d.join("ran.log")).get("held"), Some(&1));
     assert_eq!(c.jobs().len(), 1, "a second job was submitted: {:?}", c.jobs());
