@@ -276,7 +276,9 @@ impl<'p, 'c> Scheduler<'p, 'c> {
 
     /// Whether task `i`, ready while the run stops, still starts.
     fn may_start_while_stopping(&self, i: u32) -> bool {
-        cleanup_may_start(self.plan, i, self.failed_fast, &self.outcome)
+        self.failed_fast
+            && self.outcome.signal.is_none()
+            && self.plan.task(i).when != crate::task::When::Success
     }
 
     /// Queues the tasks that became ready and reports the skipped ones.
@@ -603,12 +605,6 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         sink.event(self.plan, &Event::RunFinished(Box::new(self.outcome.clone())))?;
         Ok(self.outcome)
     }
-}
-
-/// Whether task `i`, ready while the run stops, still starts: under `--fail-fast` (no signal),
-/// a `when: failure` or `when: always` task does, as its dependencies have all finished.
-fn cleanup_may_start(plan: &Plan, i: u32, failed_fast: bool, outcome: &Outcome) -> bool {
-    failed_fast && outcome.signal.is_none() && plan.task(i).when != crate::task::When::Success
 }
 
 /// Tasks a generator added, and the output that defined them.

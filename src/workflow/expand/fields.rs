@@ -10,7 +10,7 @@ use super::Expander;
 use super::names::check_env_name;
 use super::template::{self, Tpl};
 use crate::model::{ExecutorDef, parse_duration};
-use crate::task::{Command, When};
+use crate::task::{Command, Task, When};
 use crate::workflow::after::AfterLists;
 use crate::workflow::spec::{CmdSpec, Scalar, TaskDefaults, TaskSpec};
 use indexmap::IndexMap;
@@ -25,7 +25,8 @@ pub(super) struct Fields<'e, 's> {
     /// A shell command is one template; an argv list one per item.
     cmd: Vec<Tpl<'e, 's>>,
     argv: bool,
-    env: Vec<(&'s str, Tpl<'e, 's>)>,
+    /// Each variable's value and its field name (`env.NAME`), named once for all instances.
+    env: Vec<(&'s str, String, Tpl<'e, 's>)>,
     after: Vec<Tpl<'e, 's>>,
     retries: Opt<'e, 's>,
     retry_delay: Opt<'e, 's>,
@@ -38,27 +39,13 @@ pub(super) struct Fields<'e, 's> {
     description: Opt<'e, 's>,
 }
 
-/// The rendered fields of one instance: a `Task` but for its id and base name.
-pub(super) struct Rendered {
-    pub cmd: Command,
-    pub env: Vec<(String, String)>,
-    pub workdir: Option<String>,
-    pub executor: Arc<str>,
-    pub retries: u32,
-    pub retry_delay: Duration,
-    pub timeout: Option<Duration>,
-    pub when: When,
-    pub slots: u32,
-    pub generator: bool,
-    pub description: Option<String>,
-}
-
 /// Where an instance is rendered: its context, and where its problems go.
 pub(super) struct Instance<'x, 'a> {
     pub ex: &'x mut Expander<'a>,
     /// The task's name in the file, for positions.
     pub name: &'x str,
-    pub id: &'x str,
+    /// Moved into the task it renders.
+    pub id: String,
     /// Problems name the instance (`in `t[i=1]`: ...`) when the task has a matrix.
     pub in_matrix: bool,
     pub ctx: &'x Value,
@@ -147,7 +134,11 @@ impl<'e, 's> Fields<'e, 's> {
         };
         let env = env_src
             .iter()
-            .map(|(k, v)| (*k, tpl(&format!("env.{k}"), &v.0).unwrap_or(Tpl::Literal(""))))
+            .map(|(k, v)| {
+                let field = format!("env.{k}");
+                let t = tpl(&field, &v.0).unwrap_or(Tpl::Literal(""));
+                (*k, field, t)
+            })
             .collect();
         let after = t.after.iter().filter_map(|a| tpl("after", a)).collect();
         let scalar = |own: &'s Option<Scalar>, def: &'s Option<Scalar>| {
@@ -179,7 +170,7 @@ impl<'e, 's> Fields<'e, 's> {
         let literal = |t: &Tpl| matches!(t, Tpl::Literal(_));
         let literal_opt = |t: &Opt| !matches!(t, Some(Ok(Tpl::Template(_))));
         !(self.cmd.iter().all(literal)
-            && self.env.iter().all(|(_, t)| literal(t))
+            && self.env.iter().all(|(_, _, t)| literal(t))
             && self.after.iter().all(literal)
             && [
                 &self.retries,
@@ -206,9 +197,10 @@ impl<'e, 's> Fields<'e, 's> {
         local: &Arc<str>,
         seen: &mut Vec<Arc<str>>,
         after: &mut AfterLists,
-    ) -> Rendered {
+        base: &Arc<str>,
+    ) -> Task {
         let cmd = self.command(r);
-        let env = self.env.iter().map(|(k, t)| ((*k).to_owned(), r.render(&format!("env.{k}"), t))).collect();
+        let env = self.env.iter().map(|(k, field, t)| ((*k).to_owned(), r.render(field, t))).collect();
         for t in &self.after {
             match t {
                 Tpl::Literal(s) if !s.contains('\0') => after.push_entry(s),
@@ -277,7 +269,9 @@ impl<'e, 's> Fields<'e, 's> {
         }
         let workdir = r.render_opt("workdir", &self.workdir);
         let description = r.render_opt("description", &self.description);
-        Rendered {
+        Task {
+            id: std::mem::take(&mut r.id),
+            base: base.clone(),
             cmd,
             env,
             workdir,
@@ -289,6 +283,7 @@ impl<'e, 's> Fields<'e, 's> {
             slots,
             generator,
             description,
+            depth: 0,
         }
     }
 

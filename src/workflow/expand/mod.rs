@@ -321,28 +321,13 @@ impl<'a> Expander<'a> {
             let mut r = Instance {
                 ex: self,
                 name,
-                id: &id,
+                id,
                 in_matrix: !axes.is_empty(),
                 ctx: &ctx,
                 reported: &mut reported,
             };
-            let f = fields.render(&mut r, &out.executors, local, &mut seen, &mut out.after);
-            out.tasks.push(Task {
-                id,
-                base: full_name.clone(),
-                cmd: f.cmd,
-                env: f.env,
-                workdir: f.workdir,
-                executor: f.executor,
-                retries: f.retries,
-                retry_delay: f.retry_delay,
-                timeout: f.timeout,
-                when: f.when,
-                slots: f.slots,
-                generator: f.generator,
-                description: f.description,
-                depth: 0,
-            });
+            let task = fields.render(&mut r, &out.executors, local, &mut seen, &mut out.after, full_name);
+            out.tasks.push(task);
             out.after.end_task();
             if !next_combination(&mut idx, &axes) {
                 return;
