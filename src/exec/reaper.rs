@@ -138,9 +138,17 @@ pub fn serve(token: Option<&str>) -> u8 {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
     // Tasks not registered yet: every process that carries this run's token, by its group.
+    // A process caught in `execve` (a shell exec'ing its command) can show an empty
+    // environment for that instant: scan again until a scan finds nobody (bounded).
     if let Some(token) = token {
-        for pgid in marked_groups(token) {
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        for _ in 0..20 {
+            let groups = marked_groups(token);
+            if groups.is_empty() {
+                break;
+            }
+            for pgid in groups {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
         }
     }
     for dir in dirs.iter().filter(|d| removable(d)) {
