@@ -259,7 +259,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__resume)
-            opts="-j -p -h --jobs --from --target --all --workflow --param --max-tasks --fail-fast --dry-run --progress --help"
+            opts="-j -p -h --jobs --from --target --all --workflow --param --max-tasks --fail-fast --dry-run --format --explain --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,6 +297,10 @@ _dagrun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
                     return 0
@@ -309,7 +313,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__run)
-            opts="-p -j -h --param --max-tasks --jobs --state --fail-fast --dry-run --target --progress --help"
+            opts="-p -j -h --param --max-tasks --jobs --state --fail-fast --dry-run --format --target --force --from --explain --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -339,7 +343,15 @@ _dagrun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -387,7 +399,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__validate)
-            opts="-p -h --param --max-tasks --format --help"
+            opts="-p -h --param --max-tasks --format --strict --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -38,13 +38,18 @@ complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s p -l param -d 'Ove
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s j -l jobs -d 'Run at most N tasks at once, across all executors' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l state -d 'The state file (default: .dagrun/<workflow name>/state.json beside the workflow)' -r -F
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l format -d 'With `--dry-run`: `json` prints the decisions as a JSON array' -r -f -a "text\t''
+json\t''"
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l target -d 'Run only these tasks (ids or names) and what they depend on' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l from -d 'Run these tasks (ids or names) and everything downstream of them, up to date or not' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l progress -d 'How to show progress' -r -f -a "auto\t'Bars on a terminal, plain lines otherwise'
 bar\t'Progress bars'
 plain\t'One line per task event'
 none\t'Nothing but the final summary'"
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l fail-fast -d 'Stop at the first failure: start nothing new and terminate running tasks'
-complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l dry-run -d 'Print what would run, in order, and run nothing'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l dry-run -d 'Print what would run, in order, and why each task runs or not; run nothing'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l force -d 'Run every task, even those whose declared outputs are up to date'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l explain -d 'Say why each task runs, or that it is up to date, as the run decides it'
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s j -l jobs -d 'Run at most N tasks at once' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l from -d 'Re-run these tasks (ids or names, generated ones too) and everything downstream of them' -r
@@ -52,18 +57,22 @@ complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l target -d 'Cont
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l workflow -d 'Load the workflow from this file instead of the recorded path' -r -F
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l format -d 'With `--dry-run`: `json` prints the decisions as a JSON array' -r -f -a "text\t''
+json\t''"
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l progress -d 'How to show progress' -r -f -a "auto\t'Bars on a terminal, plain lines otherwise'
 bar\t'Progress bars'
 plain\t'One line per task event'
 none\t'Nothing but the final summary'"
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l all -d 'Continue every task, even when the run was given `--target`'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l fail-fast -d 'Stop at the first failure'
-complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l dry-run -d 'Print what would run and run nothing'
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l dry-run -d 'Print what would run and why each task runs or not; run nothing'
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l explain -d 'Say why each task runs, or that it is up to date, as the run decides it'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -l format -d '`json` prints the problems as a JSON array (for CI annotations)' -r -f -a "text\t''
 json\t''"
+complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -l strict -d 'Treat warnings (a task reading another\'s output without depending on it) as errors'
 complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand graph" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r

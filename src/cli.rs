@@ -31,6 +31,9 @@ Examples:
   dagrun run flow.yaml
   dagrun run flow.yaml -j 8 -p day=2024-01-02 -p 'sources=[a,b]'
   dagrun run flow.yaml --target report --dry-run
+  dagrun run flow.yaml --dry-run --format json   why each task runs or is up to date
+  dagrun run flow.yaml --explain                 the same reasons, as the run decides
+  dagrun run flow.yaml --force                   run tasks whose outputs are up to date too
   dagrun run flow.yaml --progress plain --state /tmp/etl.json")]
     Run(RunArgs),
     /// Continue a run from its state file
@@ -45,7 +48,9 @@ Examples:
     #[command(after_help = "\
 Examples:
   dagrun validate flow.yaml
-  dagrun validate workflows/*.yaml --format json")]
+  dagrun validate workflows/*.yaml --format json
+  dagrun validate --strict flow.yaml     fail on warnings (a task reading another's output
+                                         without depending on it)")]
     Validate(ValidateArgs),
     /// Print the task graph as Graphviz DOT, Mermaid or JSON
     #[command(after_help = "\

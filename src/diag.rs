@@ -19,6 +19,9 @@ pub struct Diagnostic {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
+    /// `warning` for a problem that does not make the workflow invalid (unless `--strict`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -30,7 +33,13 @@ impl Diagnostic {
             task: None,
             field: None,
             message: message.into(),
+            severity: None,
         }
+    }
+
+    pub fn warning(mut self) -> Self {
+        self.severity = Some("warning");
+        self
     }
 
     pub fn task(mut self, task: impl Into<String>) -> Self {

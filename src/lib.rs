@@ -8,6 +8,7 @@ pub mod commands;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod files;
 pub mod model;
 pub mod pipeline;
 pub mod plan;

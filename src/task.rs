@@ -79,6 +79,28 @@ pub struct Task {
     pub description: Option<String>,
     /// 0 for tasks of the workflow file; a generated task is one deeper than its generator.
     pub depth: u8,
+    /// The files it declares it reads and writes (most tasks declare none).
+    pub files: Option<Box<TaskFiles>>,
+}
+
+impl Task {
+    /// Declared outputs (none without `outputs`).
+    pub fn outputs(&self) -> &[String] {
+        self.files.as_ref().map_or(&[], |f| &f.outputs)
+    }
+
+    /// Declared inputs: paths or globs.
+    pub fn inputs(&self) -> &[String] {
+        self.files.as_ref().map_or(&[], |f| &f.inputs)
+    }
+}
+
+/// `inputs` and `outputs`, rendered: paths relative to the task's directory (its `workdir`,
+/// else the workflow's), or absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskFiles {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
 }
 
 /// Encodes a task id as one file name: never empty, never `.`/`..`, never containing `/`.

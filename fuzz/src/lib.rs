@@ -8,8 +8,9 @@
 
 use dagrun::diag::Diagnostic;
 use dagrun::pipeline::load_text;
+use dagrun::plan::hash;
 use dagrun::plan::{Plan, render, splice};
-use dagrun::state::{hash, resume, store};
+use dagrun::state::{resume, store};
 use dagrun::workflow::load::{self, Format};
 use dagrun::workflow::{LoadError, LoadOptions, split};
 use std::path::Path;
@@ -118,7 +119,7 @@ pub fn state(data: &[u8]) {
     opts.recorded_params = state.workflow.overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let workflow = Path::new(&state.workflow.path);
     let Ok(mut plan) = load_text(workflow, format, state.workflow.source.clone(), &opts) else { return };
-    let (hashes, rec) = resume::restore(&mut plan, &state, &[]);
+    let (hashes, rec) = resume::restore(&mut plan, &state, &[], None);
     assert_eq!(hashes.len(), plan.len());
     assert_eq!(rec.done.len(), plan.len());
     check_plan(&plan);

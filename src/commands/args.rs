@@ -41,12 +41,24 @@ pub struct RunArgs {
     /// Stop at the first failure: start nothing new and terminate running tasks
     #[arg(long)]
     pub fail_fast: bool,
-    /// Print what would run, in order, and run nothing
+    /// Print what would run, in order, and why each task runs or not; run nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// With `--dry-run`: `json` prints the decisions as a JSON array
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, requires = "dry_run")]
+    pub format: ReportFormat,
     /// Run only these tasks (ids or names) and what they depend on
     #[arg(long, value_name = "ID")]
     pub target: Vec<String>,
+    /// Run every task, even those whose declared outputs are up to date
+    #[arg(long)]
+    pub force: bool,
+    /// Run these tasks (ids or names) and everything downstream of them, up to date or not
+    #[arg(long, value_name = "ID")]
+    pub from: Vec<String>,
+    /// Say why each task runs, or that it is up to date, as the run decides it
+    #[arg(long)]
+    pub explain: bool,
     /// How to show progress
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
@@ -77,9 +89,15 @@ pub struct ResumeArgs {
     /// Stop at the first failure
     #[arg(long)]
     pub fail_fast: bool,
-    /// Print what would run and run nothing
+    /// Print what would run and why each task runs or not; run nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// With `--dry-run`: `json` prints the decisions as a JSON array
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, requires = "dry_run")]
+    pub format: ReportFormat,
+    /// Say why each task runs, or that it is up to date, as the run decides it
+    #[arg(long)]
+    pub explain: bool,
     /// How to show progress
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
@@ -101,6 +119,9 @@ pub struct ValidateArgs {
     /// `json` prints the problems as a JSON array (for CI annotations)
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    /// Treat warnings (a task reading another's output without depending on it) as errors
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,8 +22,15 @@ pub fn run(args: &GraphArgs) -> Result<u8> {
         None => None,
         Some(state) => {
             // Generated tasks are drawn too: add back what the recorded generators produced.
-            crate::state::resume::restore(&mut plan, state, &[]);
-            Some(plan.tasks.iter().map(|t| state.tasks.get(&t.id).map(|r| r.status.as_str())).collect())
+            crate::state::resume::restore(&mut plan, state, &[], None);
+            let status = |r: &crate::state::model::TaskRecord| {
+                if r.up_to_date && r.status == crate::model::Status::Succeeded {
+                    "up_to_date"
+                } else {
+                    r.status.as_str()
+                }
+            };
+            Some(plan.tasks.iter().map(|t| state.tasks.get(&t.id).map(status)).collect())
         }
     };
     let lookup = |i: u32| statuses.as_ref().and_then(|s| s[i as usize]);

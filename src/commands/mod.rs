@@ -2,6 +2,7 @@
 
 pub mod args;
 pub(crate) mod docs;
+pub(crate) mod files;
 pub(crate) mod graph;
 pub(crate) mod resume;
 pub mod run;

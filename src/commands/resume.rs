@@ -2,8 +2,9 @@
 //! will be skipped and what will run and why, then continue the same state file.
 
 use super::args::ResumeArgs;
-use super::run::{GRACE, drive, exit_code, mode, print_order, resume_command, select, unknown_task};
+use super::run::{GRACE, drive, exit_code, mode, resume_command, select, unknown_task};
 use crate::error::{Error, Result, code};
+use crate::files::Why as FilesWhy;
 use crate::model::ExecutorKind;
 use crate::model::Status;
 use crate::pipeline::{load_file, load_text};
@@ -46,7 +47,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         )));
     }
 
-    let (hashes, rec) = restore(&mut plan, &prior, &args.from);
+    let (mut checker, fingerprints) = super::files::open_for(&args.state, args.dry_run)?;
+    let (hashes, rec) = restore(&mut plan, &prior, &args.from, Some(&mut checker));
     // Names are checked once generated tasks are back, so that a generated id is known.
     for f in &args.from {
         if plan.resolve(f).is_empty() {
@@ -73,10 +75,13 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     let run_dir = run_dir.canonicalize().unwrap_or(run_dir);
     let attach = jobs_to_follow(&plan, &prior, &run_dir, &hashes, &rec, args.dry_run);
     if args.dry_run {
-        print_order(&plan, &selected, |i| !rec.done[i as usize]);
+        super::files::print_dry_run(&plan, &selected, &whys(&rec, &selected), args.format)?;
         return Ok(code::OK);
     }
-    let nothing_to_do = rec.to_run_among(&selected) == 0;
+    // Tasks with outputs are decided again as the run reaches them (an upstream may change
+    // what they read), and recorded up to date: the run goes through the scheduler.
+    let has_files = (0..plan.len()).any(|i| selected[i] && !plan.task(i as u32).outputs().is_empty());
+    let nothing_to_do = rec.to_run_among(&selected) == 0 && !has_files;
     let mut state = prior;
     state.workflow.name = plan.name.clone();
     state.workflow.params = plan.params.clone();
@@ -90,7 +95,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         state.workflow.format = Format::from_path(&p).unwrap_or(Format::Yaml).name().to_owned();
         state.workflow.path = p.display().to_string();
     }
-    let Reconciled { done, attempts, .. } = rec;
+    let Reconciled { mut done, attempts, .. } = rec;
     state.tasks = into_records(&plan, std::mem::take(&mut state.tasks));
     // Keep the output of generators whose tasks are restored; the others run again.
     state.generators.retain(|id, _| plan.get(id).is_some_and(|i| done[i as usize]));
@@ -107,8 +112,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     }
     let (run_dir, logs) = super::run::prepare_run_dir(&args.state)?;
     let lock = lock.expect("locked unless dry-run");
-    let mut recorder =
-        Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes).map_err(Error::State)?;
+    let mut recorder = Recorder::start(&plan, &args.state, &run_dir, lock, state, hashes, fingerprints)
+        .map_err(Error::State)?;
     let cfg = RunConfig {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
@@ -116,15 +121,42 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         logs,
         grace: GRACE,
         generate: crate::pipeline::splice_output,
+        explain: args.explain,
     };
     let mut reporter = Reporter::new(mode(args.progress));
-    let start = Start { selected, done, attempts, attach };
+    // Tasks with outputs are decided by the scheduler when they are reached.
+    for (i, d) in done.iter_mut().enumerate() {
+        *d &= plan.task(i as u32).outputs().is_empty();
+    }
+    let roots: Vec<u32> = args.from.iter().flat_map(|f| plan.resolve(f)).collect();
+    let forced = plan.with_descendants(&roots);
+    let start = Start { selected, done, attempts, attach, files: Some(checker), forced };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
     reporter.summary(&outcome, Some(&resume_command(&args.state)));
+    if args.explain {
+        let n = outcome.files_read;
+        eprintln!("explain: {n} input file{} read to compare contents", if n == 1 { "" } else { "s" });
+    }
     Ok(exit_code(&outcome))
+}
+
+/// Why each selected task runs or not: by its files, or by the state.
+fn whys(rec: &Reconciled, selected: &[bool]) -> Vec<Option<FilesWhy>> {
+    (0..selected.len())
+        .map(|i| {
+            if !selected[i] {
+                return None;
+            }
+            Some(match (&rec.files[i], rec.why[i]) {
+                (Some(w), _) => w.clone(),
+                (None, None) => FilesWhy::Done,
+                (None, Some(w)) => FilesWhy::Recorded(w.as_str()),
+            })
+        })
+        .collect()
 }
 
 /// The workflow to resume: `--workflow`, else the recorded path, else the recorded source.
@@ -267,6 +299,9 @@ fn print_plan(plan: &Plan, rec: &Reconciled, selected: &[bool]) {
                     break;
                 }
                 s.push_str(&format!("\n  {:<14}{}", w.as_str(), plan.task(i).id));
+                if let Some(f) = &rec.files[i as usize] {
+                    s.push_str(&format!(": {}", f.reason()));
+                }
                 listed += 1;
             }
         }

@@ -3,12 +3,13 @@
 
 use super::args::{Progress, RunArgs};
 use crate::error::{Error, Result, code};
+use crate::files::Why;
 use crate::pipeline::load_file;
 use crate::plan::Plan;
+use crate::plan::hash::definition_hashes;
 use crate::report::{Mode, Reporter};
 use crate::scheduler::event::{Outcome, Tee};
 use crate::scheduler::{self, RunConfig, Start};
-use crate::state::hash::definition_hashes;
 use crate::state::model::{FORMAT_VERSION, RunRecord, StateFile, TaskRecord, WorkflowRecord};
 use crate::state::recorder::Recorder;
 use crate::state::store::Lock;
@@ -23,11 +24,14 @@ pub const GRACE: Duration = Duration::from_secs(5);
 pub fn run(args: &RunArgs) -> Result<u8> {
     let mut plan = load_file(&args.file, &args.load.options())?;
     let selected = select(&plan, &args.target)?;
+    let forced = forced(&plan, &args.from, args.force)?;
+    let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
     if args.dry_run {
-        print_order(&plan, &selected, |_| true);
+        let mut checker = super::files::checker(&state_path)?;
+        let whys = crate::files::predict(&plan, &selected, &forced, &mut checker, |_| Why::NoOutputs);
+        super::files::print_dry_run(&plan, &selected, &whys, args.format)?;
         return Ok(code::OK);
     }
-    let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&args.file, &plan.name));
     crate::state::store::check_replaceable(&state_path).map_err(Error::State)?;
     let (run_dir, logs) = prepare_run_dir(&state_path)?;
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
@@ -36,8 +40,9 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let mut state = fresh_state(&plan, &overrides).map_err(Error::State)?;
     state.run.targets = args.target.clone();
     let hashes = definition_hashes(&plan);
-    let mut recorder =
-        Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes).map_err(Error::State)?;
+    let (checker, fingerprints) = super::files::open(&state_path)?;
+    let mut recorder = Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes, Some(fingerprints))
+        .map_err(Error::State)?;
     let cfg = RunConfig {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
@@ -45,9 +50,10 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         logs: logs.clone(),
         grace: GRACE,
         generate: crate::pipeline::splice_output,
+        explain: args.explain,
     };
     let mut reporter = Reporter::new(mode(args.progress));
-    let start = Start::fresh(&plan, selected);
+    let start = Start { files: Some(checker), forced, ..Start::fresh(&plan, selected) };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
@@ -56,6 +62,10 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         remove_replaced_logs(&logs, recorder.state());
     }
     reporter.summary(&outcome, Some(&resume_command(&state_path)));
+    if args.explain {
+        let n = outcome.files_read;
+        eprintln!("explain: {n} input file{} read to compare contents", if n == 1 { "" } else { "s" });
+    }
     Ok(exit_code(&outcome))
 }
 
@@ -239,6 +249,23 @@ fn owns(dir: &Path, name: &str) -> bool {
     }
 }
 
+/// `--force` (every task) or `--from` (the named tasks and their descendants): the tasks that
+/// run whatever their files say.
+fn forced(plan: &Plan, from: &[String], all: bool) -> Result<Vec<bool>> {
+    if all {
+        return Ok(vec![true; plan.len()]);
+    }
+    let mut roots = Vec::new();
+    for f in from {
+        let found = plan.resolve(f);
+        if found.is_empty() {
+            return Err(Error::Usage(unknown_task(plan, f, "--from")));
+        }
+        roots.extend(found);
+    }
+    Ok(if roots.is_empty() { Vec::new() } else { plan.with_descendants(&roots) })
+}
+
 /// `--target`: the named tasks (ids or base names) and everything they depend on.
 pub fn select(plan: &Plan, targets: &[String]) -> Result<Vec<bool>> {
     if targets.is_empty() {
@@ -268,29 +295,4 @@ pub fn unknown_task(plan: &Plan, name: &str, flag: &str) -> String {
     .map(|s| format!(" (did you mean `{s}`?)"))
     .unwrap_or_default();
     format!("`{flag} {name}`: the workflow has no task `{name}`{hint}")
-}
-
-/// `--dry-run`: the tasks that would run, in a valid order, with their commands.
-pub fn print_order(plan: &Plan, selected: &[bool], runs: impl Fn(u32) -> bool) {
-    use std::io::Write;
-    let mut out = String::new();
-    let todo: Vec<u32> = plan.order.iter().copied().filter(|&i| selected[i as usize] && runs(i)).collect();
-    out.push_str(&format!(
-        "would run {} task{}, in this order:\n",
-        todo.len(),
-        if todo.len() == 1 { "" } else { "s" }
-    ));
-    for (n, &i) in todo.iter().enumerate() {
-        let t = plan.task(i);
-        let mut line = format!("{:>5}. {}", n + 1, t.id);
-        if &*t.executor != "local" {
-            line.push_str(&format!(" [{}]", t.executor));
-        }
-        line.push_str(": ");
-        line.push_str(&t.cmd.display().replace('\n', "\\n"));
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let _ = super::graph::write_stdout(out.as_bytes());
-    let _ = std::io::stdout().flush();
 }

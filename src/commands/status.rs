@@ -23,6 +23,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         let s = if r.status == Status::Running && holder.is_none() { Status::Interrupted } else { r.status };
         *counts.entry(s.as_str()).or_default() += 1;
     }
+    let up_to_date = state.tasks.values().filter(|r| r.up_to_date && r.status == Status::Succeeded).count();
     let dir = args.state.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let failed: Vec<serde_json::Value> = state
         .tasks
@@ -44,6 +45,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 "path": state.workflow.path,
                 "total": state.tasks.len(),
                 "counts": counts,
+                "up_to_date": up_to_date,
                 "failed": failed,
                 "running": holder.is_some(),
                 "pid": holder,
@@ -66,8 +68,14 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                     state.run.outcome.as_deref().unwrap_or("did not finish (dagrun was stopped)")
                 )),
             }
-            let parts: Vec<String> =
-                counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+            let parts: Vec<String> = counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| match (*k, up_to_date) {
+                    ("succeeded", u) if u > 0 => format!("{n} {k} ({u} of them up to date, not run)"),
+                    _ => format!("{n} {k}"),
+                })
+                .collect();
             s.push_str(&format!("tasks: {} in all: {}\n", state.tasks.len(), parts.join(", ")));
             s.push_str(&format!(
                 "time spent running: {} over {} run(s)\n",

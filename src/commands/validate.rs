@@ -2,8 +2,10 @@
 
 use super::args::{ReportFormat, ValidateArgs};
 use super::graph::write_stdout;
+use crate::diag::Diagnostic;
 use crate::error::{Error, Result, code};
 use crate::pipeline::load_file;
+use crate::plan::Plan;
 use crate::workflow::LoadError;
 
 pub fn run(args: &ValidateArgs) -> Result<u8> {
@@ -13,7 +15,16 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
     for (k, file) in args.files.iter().enumerate() {
         match load_file(file, &opts) {
             Ok(plan) => {
-                if args.format == ReportFormat::Text {
+                let warnings = file_warnings(&plan, &file.display().to_string());
+                if args.strict {
+                    problems.extend(warnings.iter().cloned().map(|mut d| {
+                        d.severity = None;
+                        d
+                    }));
+                } else {
+                    problems.extend(warnings.iter().cloned());
+                }
+                if args.format == ReportFormat::Text && (warnings.is_empty() || !args.strict) {
                     let n = plan.len();
                     out.push_str(&format!(
                         "{}: valid, {n} task{}\n",
@@ -38,14 +49,39 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         }
         ReportFormat::Text => {
             for d in &problems {
-                eprintln!("error: {d}");
+                eprintln!("{}: {d}", d.severity.unwrap_or("error"));
             }
-            if !problems.is_empty() {
-                let n = problems.len();
+            let n = problems.iter().filter(|d| d.severity.is_none()).count();
+            if n > 0 {
                 eprintln!("error: {n} problem{} found", if n == 1 { "" } else { "s" });
             }
         }
     }
     write_stdout(out.as_bytes())?;
-    Ok(if problems.is_empty() { code::OK } else { code::INVALID })
+    let invalid = problems.iter().any(|d| d.severity.is_none());
+    Ok(if invalid { code::INVALID } else { code::OK })
+}
+
+/// What the declared files say of the order: a task reading another's output without
+/// depending on it, and a file two tasks write.
+fn file_warnings(plan: &Plan, file: &str) -> Vec<Diagnostic> {
+    let id = |i: u32| plan.task(i).id.as_str();
+    let format = crate::workflow::load::Format::from_path(&plan.source.path)
+        .unwrap_or(crate::workflow::load::Format::Yaml);
+    let at = |i: u32| crate::workflow::load::locate_task(&plan.source.text, format, &plan.task(i).base);
+    let mut out = Vec::new();
+    for u in crate::files::order::unordered(plan) {
+        let msg = format!(
+            "reads `{}`, an output of `{}`, without depending on it: runs in either order; add `{}` to its `after`",
+            u.path,
+            id(u.writer),
+            id(u.writer)
+        );
+        out.push(Diagnostic::new(file, msg).task(id(u.reader)).field("inputs").at(at(u.reader)).warning());
+    }
+    for (path, a, b) in crate::files::order::written_twice(plan) {
+        let msg = format!("`{path}` is also an output of `{}`: one overwrites the other", id(a));
+        out.push(Diagnostic::new(file, msg).task(id(b)).field("outputs").at(at(b)).warning());
+    }
+    out
 }

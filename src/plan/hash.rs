@@ -1,4 +1,5 @@
-//! Definition hashes: what a task would do, reduced to a digest that `resume` compares.
+//! Definition hashes: what a task would do, reduced to a digest that `resume` and the file
+//! fingerprints compare.
 //!
 //! The digest covers the rendered command, the effective environment (workflow `env` under the
 //! task's), the working directory, the executor, and the digests of the task's dependencies, so
@@ -21,6 +22,16 @@ pub fn definition_hashes(plan: &Plan) -> Vec<String> {
 
 /// The digest of task `i`, given the digests of its dependencies in `known`.
 pub fn task_hash(plan: &Plan, i: u32, known: &[String]) -> String {
+    digest(plan, i, Some(known))
+}
+
+/// The digest of what task `i` itself does, leaving its dependencies out: what the fingerprint
+/// of a task with `outputs` compares (its inputs' contents stand for what came before it).
+pub fn own_hash(plan: &Plan, i: u32) -> String {
+    digest(plan, i, None)
+}
+
+fn digest(plan: &Plan, i: u32, known: Option<&[String]>) -> String {
     let t = plan.task(i);
     let mut h = Sha256::new();
     field(&mut h, b"dagrun-task-v1");
@@ -45,6 +56,20 @@ pub fn task_hash(plan: &Plan, i: u32, known: &[String]) -> String {
     }
     field(&mut h, t.workdir.as_deref().unwrap_or("").as_bytes());
     field(&mut h, t.executor.as_bytes());
+    // Declared files count only when there are some: hashes of tasks without them stay as
+    // they were before the fields existed.
+    if let Some(f) = &t.files {
+        field(&mut h, b"files");
+        for list in [&f.inputs, &f.outputs] {
+            field(&mut h, &(list.len() as u64).to_le_bytes());
+            for p in list {
+                field(&mut h, p.as_bytes());
+            }
+        }
+    }
+    let Some(known) = known else {
+        return hex(&h.finalize()[..16]);
+    };
     let mut d: Vec<(&str, u32)> = plan.deps(i).iter().map(|&d| (plan.task(d).id.as_str(), d)).collect();
     d.sort_unstable();
     field(&mut h, &(d.len() as u64).to_le_bytes());

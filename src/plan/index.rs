@@ -98,6 +98,7 @@ mod tests {
             generator: false,
             description: None,
             depth: 0,
+            files: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! dependencies and walk dependents in O(1) per edge. petgraph is used only inside this module.
 
 mod build;
+pub mod hash;
 mod index;
 pub mod render;
 pub mod splice;

@@ -4,7 +4,8 @@
 use super::Plan;
 use std::fmt::Write;
 
-/// A task's status, for colouring (`graph --state`).
+/// A task's status, for colouring (`graph --state`): a state's status, or `up_to_date` for a
+/// success that did not run because its files were up to date.
 pub type StatusOf<'a> = &'a dyn Fn(u32) -> Option<&'a str>;
 
 fn dot_escape(s: &str) -> String {
@@ -24,6 +25,7 @@ fn dot_escape(s: &str) -> String {
 fn colour(status: &str) -> &'static str {
     match status {
         "succeeded" => "palegreen",
+        "up_to_date" => "honeydew",
         "failed" => "lightcoral",
         "running" => "lightskyblue",
         "skipped" => "lightgrey",
@@ -43,7 +45,7 @@ pub fn dot(plan: &Plan, status: Option<StatusOf>) -> String {
         }
         if let Some(s) = status.and_then(|f| f(i as u32)) {
             attrs.push(format!("fillcolor={}", colour(s)));
-            attrs.push(format!("xlabel=\"{}\"", dot_escape(s)));
+            attrs.push(format!("xlabel=\"{}\"", dot_escape(&s.replace('_', " "))));
         }
         if let Some(d) = &t.description {
             attrs.push(format!("tooltip=\"{}\"", dot_escape(d)));
@@ -83,7 +85,7 @@ pub fn mermaid(plan: &Plan, status: Option<StatusOf>) -> String {
         }
     }
     if let Some(f) = status {
-        for s in ["succeeded", "failed", "running", "skipped", "interrupted"] {
+        for s in ["succeeded", "up_to_date", "failed", "running", "skipped", "interrupted"] {
             let _ = writeln!(out, "  classDef {s} fill:{}", colour(s));
         }
         for i in 0..plan.len() as u32 {
@@ -109,8 +111,13 @@ pub fn json(plan: &Plan, status: Option<StatusOf>) -> String {
                 "executor": &*t.executor,
                 "generator": t.generator,
             });
-            if let Some(s) = status.and_then(|f| f(i as u32)) {
-                v["status"] = s.into();
+            match status.and_then(|f| f(i as u32)) {
+                Some("up_to_date") => {
+                    v["status"] = "succeeded".into();
+                    v["up_to_date"] = true.into();
+                }
+                Some(s) => v["status"] = s.into(),
+                None => {}
             }
             v
         })

@@ -74,6 +74,7 @@ impl Bars {
                 v.running.shift_remove(task);
             }
             Event::TasksAdded { added, .. } => self.overall.inc_length(added.len() as u64),
+            Event::UpToDate { .. } => self.overall.inc(1),
             Event::Finished { task, status, .. } => {
                 v.running.shift_remove(task);
                 if *status == Status::Failed {

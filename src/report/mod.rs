@@ -115,6 +115,7 @@ impl Reporter {
             (o.interrupted, "interrupted"),
             (o.pending, "not started"),
             (o.not_needed, "not needed"),
+            (o.up_to_date, "up to date"),
             (o.already_done, "already done"),
         ] {
             if n > 0 {
@@ -146,6 +147,9 @@ impl EventSink for Reporter {
     fn event(&mut self, plan: &Plan, e: &Event) -> anyhow::Result<()> {
         if let (Mode::Bar, Event::RunStarted { total, done }) = (self.mode, e) {
             self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
+        }
+        if let Event::Explain { task, why } = e {
+            self.print(&format!("why      {}: {why}", plan.task(*task).id));
         }
         if let Event::HostDown { executor, host, reason } = e {
             let reason = crate::diag::printable(reason);

@@ -57,7 +57,9 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
                 None => format!("stopping {tasks} after the failure (--fail-fast)"),
             }
         }
-        Event::RunFinished(_) | Event::HostDown { .. } => return None,
+        Event::UpToDate { task, .. } => format!("ok       {}: up to date", plan.task(*task).id),
+        // Printed by the reporter in every mode.
+        Event::RunFinished(_) | Event::HostDown { .. } | Event::Explain { .. } => return None,
     })
 }
 

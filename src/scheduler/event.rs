@@ -3,9 +3,11 @@
 //! synchronously — so a sink that records a success has done so before any dependent starts.
 
 use crate::exec::AttemptEnd;
+use crate::files::{Fingerprint, Why};
 use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone)]
@@ -26,9 +28,16 @@ pub enum Event {
         end: Option<AttemptEnd>,
         skip: Option<SkipReason>,
         log: Option<PathBuf>,
+        /// What its declared files were, for a task with outputs that succeeded.
+        fingerprint: Option<Arc<Fingerprint>>,
         elapsed: Duration,
         at: SystemTime,
     },
+    /// A task that declares outputs is up to date with its files: done without running.
+    /// `fingerprint`: its files' stamps changed (not their contents), to be recorded again.
+    UpToDate { task: u32, fingerprint: Option<Arc<Fingerprint>> },
+    /// Why a ready task runs (`--explain`).
+    Explain { task: u32, why: Why },
     /// Generator `generator` succeeded and its output added the tasks `added` (indices at the
     /// end of the plan). `output` is the fragment text, kept so resume can add them again.
     TasksAdded { generator: u32, added: std::ops::Range<u32>, output: std::sync::Arc<str> },
@@ -62,6 +71,10 @@ pub struct Outcome {
     pub pending: usize,
     /// Already done before the run (resume).
     pub already_done: usize,
+    /// Declared outputs up to date with their inputs: not run.
+    pub up_to_date: usize,
+    /// Input files read to compare their contents (the others' stamps were unchanged).
+    pub files_read: usize,
     /// The signal that stopped the run, if one did.
     pub signal: Option<i32>,
     pub elapsed: Duration,

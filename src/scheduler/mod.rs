@@ -10,6 +10,7 @@ pub mod tracker;
 
 use crate::exec::hosts::Placement;
 use crate::exec::{self, Attempt, AttemptEnd, Cancel};
+use crate::files::{Check, Checker, Why};
 use crate::model::ExecutorKind;
 use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
@@ -44,6 +45,8 @@ pub struct RunConfig {
     pub grace: Duration,
     /// Adds a generator's tasks when it succeeds.
     pub generate: Generate,
+    /// Say why each task runs (`--explain`).
+    pub explain: bool,
 }
 
 /// What this run starts from.
@@ -56,6 +59,10 @@ pub struct Start {
     pub attempts: Vec<u32>,
     /// Slurm jobs a killed run left queued or running, by task: followed again, not resubmitted.
     pub attach: HashMap<u32, String>,
+    /// Decides the tasks that declare outputs: up to date ones are not run. None: they run.
+    pub files: Option<Checker>,
+    /// Tasks that run whatever their files say (`--force`, `--from`); empty: none.
+    pub forced: Vec<bool>,
 }
 
 impl Start {
@@ -65,6 +72,8 @@ impl Start {
             done: vec![false; plan.len()],
             attempts: vec![0; plan.len()],
             attach: HashMap::new(),
+            files: None,
+            forced: Vec::new(),
         }
     }
 }
@@ -80,6 +89,8 @@ struct Running {
     /// Its log, and a generator's stdout: named once, when it starts.
     log: PathBuf,
     stdout: Option<PathBuf>,
+    /// What its files were when it was decided (tasks that declare outputs).
+    check: Option<Box<Check>>,
 }
 
 /// What the scheduler keeps of one task during a run.
@@ -96,6 +107,10 @@ struct TaskRun {
     awaiting_retry: bool,
     /// Attempts lost with their host and run again elsewhere.
     lost: u32,
+    /// An attempt started in this run.
+    ran: bool,
+    /// What its files were when it became ready, until an attempt takes it.
+    check: Option<Box<Check>>,
 }
 
 /// A Slurm job id for an attempt: (task, attempt, job).
@@ -205,6 +220,8 @@ struct Scheduler<'p, 'c> {
     unplaceable: Vec<(u32, String)>,
     /// Tasks that could not start for want of file descriptors or processes, until one ends.
     starved: Vec<u32>,
+    files: Option<Checker>,
+    forced: Vec<bool>,
     clock: Instant,
 }
 
@@ -266,6 +283,8 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             submitted: tokio::sync::mpsc::unbounded_channel(),
             unplaceable: Vec::new(),
             starved: Vec::new(),
+            files: start.files,
+            forced: start.forced,
             clock: Instant::now(),
         })
     }
@@ -285,7 +304,11 @@ impl<'p, 'c> Scheduler<'p, 'c> {
     fn apply_decisions(&mut self, sink: &mut dyn EventSink) -> anyhow::Result<()> {
         while let Some(d) = self.decisions.pop_front() {
             match d {
-                Decision::Ready(i) if !self.stopping || self.may_start_while_stopping(i) => self.queue(i),
+                Decision::Ready(i) if !self.stopping || self.may_start_while_stopping(i) => {
+                    if !self.up_to_date(i, sink)? {
+                        self.queue(i);
+                    }
+                }
                 // Stopping: it stays not started.
                 Decision::Ready(_) => {}
                 Decision::Skip(i, reason) => {
@@ -301,6 +324,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
                         end: None,
                         skip: Some(reason),
                         log: None,
+                        fingerprint: None,
                         elapsed: Duration::ZERO,
                         at: SystemTime::now(),
                     };
@@ -309,6 +333,34 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             }
         }
         Ok(())
+    }
+
+    /// Whether ready task `i` is up to date with its files, and then done; otherwise what its
+    /// files are is kept for when it succeeds.
+    fn up_to_date(&mut self, i: u32, sink: &mut dyn EventSink) -> anyhow::Result<bool> {
+        let has_outputs = !self.plan.task(i).outputs().is_empty();
+        let Some(files) = self.files.as_mut().filter(|_| has_outputs) else {
+            if self.cfg.explain {
+                sink.event(self.plan, &Event::Explain { task: i, why: Why::NoOutputs })?;
+            }
+            return Ok(false);
+        };
+        let force = self.forced.get(i as usize).copied().unwrap_or(false);
+        let tasks = &self.tasks;
+        let check = files.check(self.plan, i, force, &|d| tasks[d as usize].ran);
+        if !check.up_to_date() {
+            if self.cfg.explain {
+                sink.event(self.plan, &Event::Explain { task: i, why: check.why.clone() })?;
+            }
+            self.tasks[i as usize].check = Some(Box::new(check));
+            return Ok(false);
+        }
+        let fingerprint = check.restamped.then(|| Arc::new(files.fingerprint(self.plan, i, &check)));
+        self.decided += 1;
+        self.outcome.up_to_date += 1;
+        sink.event(self.plan, &Event::UpToDate { task: i, fingerprint })?;
+        self.decisions.extend(self.tracker.finish(self.plan, i, Status::Succeeded, None));
+        Ok(true)
     }
 
     /// Starts what fits: each executor's queue in order, within its places and `-j`.
@@ -356,6 +408,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             tr.attempts += 1;
         }
         tr.tries += 1;
+        tr.ran = true;
         let attempt = tr.attempts;
         let file = file_name_for(&t.id);
         let log = cfg.logs.join(format!("{file}.{attempt}.log"));
@@ -373,6 +426,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             tries: tr.tries,
             log: log.clone(),
             stdout: stdout.clone(),
+            check: tr.check.take(),
         });
         let a = attempt_for(plan, i, attempt, log, stdout, cfg, at.is_some());
         let cancel = if self.stopping { self.cleanup.subscribe() } else { self.cancel.subscribe() };
@@ -392,6 +446,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
                 end: Some(AttemptEnd::NotStarted(why)),
                 skip: None,
                 log: None,
+                fingerprint: None,
                 elapsed: Duration::ZERO,
                 at: SystemTime::now(),
             };
@@ -445,7 +500,10 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         };
         self.running -= 1;
         let iu = i as usize;
-        let r = self.tasks[iu].running.take().expect("a finished task was running");
+        let mut r = self.tasks[iu].running.take().expect("a finished task was running");
+        // Kept for the next attempt, if there is one: it compares its outputs with what they
+        // were before the first.
+        self.tasks[iu].check = r.check.take();
         let e = self.tasks[iu].exec;
         let released = self.backends[e].release(r.placement, slots, &end, self.stopping);
         if let Some((host, reason)) = released.host_down {
@@ -481,6 +539,14 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             self.tasks[iu].tries -= 1;
             return self.retry(i, r.attempt, end, delay, sink);
         }
+        // A success counts once the task made the outputs it declares.
+        let mut fingerprint = None;
+        if let (true, Some(check), Some(files)) = (end.succeeded(), &self.tasks[iu].check, &self.files) {
+            match files.made(self.plan, i, check) {
+                Ok(f) => fingerprint = Some(Arc::new(f)),
+                Err(why) => end = AttemptEnd::Failed(why),
+            }
+        }
         // A generator's success adds the tasks it printed, before anything after it is
         // decided; output that is not a valid task list fails it instead.
         let mut added = None;
@@ -495,6 +561,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             let delay = retry_delay.saturating_mul(1u32 << (r.tries - 1).min(20));
             return self.retry(i, r.attempt, end, delay, sink);
         }
+        self.tasks[iu].check = None;
         let status = if end.succeeded() {
             Status::Succeeded
         } else if end == AttemptEnd::Cancelled {
@@ -522,6 +589,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             end: Some(end),
             skip: None,
             log: Some(r.log),
+            fingerprint,
             elapsed: r.started.elapsed(),
             at: SystemTime::now(),
         };
@@ -594,6 +662,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
                     end: Some(AttemptEnd::Cancelled),
                     skip: None,
                     log: None,
+                    fingerprint: None,
                     elapsed: Duration::ZERO,
                     at: SystemTime::now(),
                 };
@@ -601,6 +670,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             }
         }
         self.outcome.pending = self.total - self.decided;
+        self.outcome.files_read = self.files.as_ref().map_or(0, |f| f.digested);
         self.outcome.elapsed = self.clock.elapsed();
         sink.event(self.plan, &Event::RunFinished(Box::new(self.outcome.clone())))?;
         Ok(self.outcome)

@@ -1,7 +1,6 @@
-//! The state file: its model, how it is stored (snapshot + journal + lock), definition hashes,
-//! the recorder that keeps it true during a run, and resume reconciliation.
+//! The state file: its model, how it is stored (snapshot + journal + lock), the recorder
+//! that keeps it true during a run, and resume reconciliation.
 
-pub mod hash;
 pub mod model;
 pub mod recorder;
 pub mod resume;

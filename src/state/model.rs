@@ -111,6 +111,9 @@ pub struct TaskRecord {
     /// Attempts run again because their host failed (these use no retry), with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lost: Vec<String>,
+    /// Succeeded without running in the last run: its declared files were up to date.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub up_to_date: bool,
 }
 
 impl TaskRecord {
@@ -139,6 +142,7 @@ impl TaskRecord {
             host: None,
             job: None,
             lost: Vec::new(),
+            up_to_date: false,
         }
     }
 }

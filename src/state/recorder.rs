@@ -2,14 +2,15 @@
 //! the run goes. Each transition is one journal line written before the scheduler moves on, so a
 //! task's success is on disk before any of its dependents starts.
 
-use super::hash::task_hash;
 use super::model::{
     CONDITION_NOT_MET, DEPENDENCY_FAILED, GeneratorRecord, RunRecord, StateFile, TaskRecord, timestamp,
 };
 use super::store::{self, Journal, Lock};
 use crate::exec::AttemptEnd;
+use crate::files::Fingerprint;
 use crate::model::{SkipReason, Status};
 use crate::plan::Plan;
+use crate::plan::hash::task_hash;
 use crate::scheduler::event::{Event, EventSink};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub struct Recorder {
     /// (its dependencies may have grown by then: a generator adds to them).
     hashes: Vec<String>,
     journal: Journal,
+    /// Where the fingerprints of tasks with outputs go (the file beside the state).
+    files: Option<crate::files::store::Writer>,
     started: Instant,
     _lock: Lock,
 }
@@ -42,6 +45,7 @@ impl Recorder {
         lock: Lock,
         mut state: StateFile,
         hashes: Vec<String>,
+        files: Option<crate::files::store::Writer>,
     ) -> Result<Recorder> {
         debug_assert_eq!(state.tasks.len(), plan.len());
         state.run.epoch = fresh_epoch(state.run.epoch);
@@ -59,6 +63,7 @@ impl Recorder {
             state,
             hashes,
             journal,
+            files,
             started: Instant::now(),
             _lock: lock,
         })
@@ -79,6 +84,23 @@ impl Recorder {
         store::write_snapshot(&self.path, &self.state)?;
         self.journal = Journal::create(&self.path, self.state.run.epoch)?;
         Ok(())
+    }
+
+    /// Task `i` succeeded without running: its files were up to date. `fingerprint`: the same
+    /// files with new stamps, recorded so that they are not read again.
+    fn up_to_date(&mut self, plan: &Plan, i: u32, fingerprint: Option<&Fingerprint>) -> Result<()> {
+        if let (Some(w), Some(f)) = (&mut self.files, fingerprint) {
+            w.append(f)?;
+        }
+        let hash = task_hash(plan, i, &self.hashes);
+        self.hashes[i as usize] = hash.clone();
+        let r = self.rec(i);
+        r.status = Status::Succeeded;
+        r.hash = Some(hash);
+        r.up_to_date = true;
+        r.reason = None;
+        r.skip = None;
+        self.record(i)
     }
 
     fn rec(&mut self, i: u32) -> &mut TaskRecord {
@@ -112,7 +134,13 @@ impl Recorder {
     fn apply(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
             Event::RunStarted { .. } | Event::HostDown { .. } | Event::Stopping { .. } => {}
+            Event::Explain { .. } => {}
+            Event::UpToDate { task, fingerprint } => self.up_to_date(plan, *task, fingerprint.as_deref())?,
             Event::Started { task, attempt, log, host, at } => {
+                // Until it succeeds again, its outputs may be half made: not up to date.
+                if let Some(w) = self.files.as_mut().filter(|_| !plan.task(*task).outputs().is_empty()) {
+                    w.append(&crate::files::Checker::started(plan, *task))?;
+                }
                 let log = self.relative(log);
                 let hash = task_hash(plan, *task, &self.hashes);
                 self.hashes[*task as usize] = hash.clone();
@@ -128,6 +156,7 @@ impl Recorder {
                 r.duration_ms = None;
                 r.host = host.clone();
                 r.job = None;
+                r.up_to_date = false;
                 self.record(*task)?;
             }
             Event::Submitted { task, job, .. } => {
@@ -143,7 +172,11 @@ impl Recorder {
                 r.reason = Some(format!("attempt {} {}; retrying", r.attempts, end.describe()));
                 self.record(*task)?;
             }
-            Event::Finished { task, status, attempt, end, skip, elapsed, at, .. } => {
+            Event::Finished { task, status, attempt, end, skip, elapsed, at, fingerprint, .. } => {
+                // Before the success it belongs to: a fingerprint on disk is of a success.
+                if let (Some(w), Some(f)) = (&mut self.files, fingerprint) {
+                    w.append(f)?;
+                }
                 if *status == Status::Skipped {
                     self.hashes[*task as usize] = task_hash(plan, *task, &self.hashes);
                 }
@@ -157,6 +190,7 @@ impl Recorder {
                     Status::Skipped => {
                         r.hash = Some(hash);
                         r.exit_code = None;
+                        r.up_to_date = false;
                         let why = skip.unwrap_or(SkipReason::DependencyFailed);
                         r.skip = Some(why);
                         r.reason = Some(

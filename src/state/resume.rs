@@ -5,10 +5,11 @@
 //! forced by `--from`, and all its dependencies are done. The last rule re-runs a `when: always`
 //! cleanup after the failure it cleaned up is retried, and everything after a forced task.
 
-use super::hash::definition_hashes;
 use super::model::{StateFile, TaskRecord};
+use crate::files::{Checker, Why as FilesWhy};
 use crate::model::Status;
 use crate::plan::Plan;
+use crate::plan::hash::definition_hashes;
 use indexmap::IndexMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,6 +27,8 @@ pub enum Why {
     Forced,
     /// Unchanged and succeeded, but a dependency runs again.
     Upstream,
+    /// It declares outputs, and its files say it runs (`Reconciled::files` says why).
+    Files,
 }
 
 impl Why {
@@ -39,6 +42,7 @@ impl Why {
             Why::New => "new",
             Why::Forced => "forced",
             Why::Upstream => "upstream runs",
+            Why::Files => "files changed",
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct Reconciled {
     pub attempts: Vec<u32>,
     /// Tasks in the state that the workflow no longer has.
     pub removed: usize,
+    /// For the tasks that declare outputs: what their files say.
+    pub files: Vec<Option<FilesWhy>>,
 }
 
 impl Reconciled {
@@ -63,21 +69,32 @@ impl Reconciled {
 }
 
 /// `unusable`: generators whose recorded output cannot be added back (they run again).
+/// `files` decides the tasks that declare outputs, given which tasks are done so far (none: as
+/// any task).
 pub fn reconcile(
     plan: &Plan,
     hashes: &[String],
     prior: &StateFile,
     forced: &[bool],
     unusable: &std::collections::HashSet<u32>,
+    files: &mut dyn FnMut(u32, &[bool]) -> Option<FilesWhy>,
 ) -> Reconciled {
     let n = plan.len();
     let mut done = vec![false; n];
     let mut why = vec![None; n];
     let mut attempts = vec![0; n];
+    let mut by_files = vec![None; n];
     for &i in &plan.order {
         let iu = i as usize;
         let t = plan.task(i);
         let rec = prior.tasks.get(&t.id);
+        if let Some(w) = (!t.outputs().is_empty()).then(|| files(i, &done)).flatten() {
+            attempts[iu] = rec.map_or(0, |r| r.attempts);
+            done[iu] = !w.runs();
+            why[iu] = w.runs().then_some(Why::Files);
+            by_files[iu] = Some(w);
+            continue;
+        }
         let reason = match rec {
             None => Some(Why::New),
             Some(r) => {
@@ -117,7 +134,7 @@ pub fn reconcile(
     }
     redecide_skips(plan, prior, &mut done, &mut why);
     let removed = prior.tasks.keys().filter(|id| plan.get(id).is_none()).count();
-    Reconciled { done, why, attempts, removed }
+    Reconciled { done, why, attempts, removed, files: by_files }
 }
 
 /// The records a continued run starts from, in plan order, one per task: taken from the old
@@ -173,14 +190,27 @@ fn redecide_skips(plan: &Plan, prior: &StateFile, done: &mut [bool], why: &mut [
 /// definition), repeating for generators those tasks contain, then reconciles the grown plan.
 /// `from` are ids or base names (`--from`) forced to run with what is downstream of them; they
 /// may name generated tasks, which exist only once their generator's output is added back.
-pub fn restore(plan: &mut Plan, prior: &StateFile, from: &[String]) -> (Vec<String>, Reconciled) {
+/// `checker` decides the tasks that declare outputs by their files (none: by the state).
+pub fn restore(
+    plan: &mut Plan,
+    prior: &StateFile,
+    from: &[String],
+    mut checker: Option<&mut Checker>,
+) -> (Vec<String>, Reconciled) {
     let mut restored = vec![false; plan.len()];
     let mut unusable = std::collections::HashSet::new();
     loop {
         let hashes = definition_hashes(plan);
         let roots: Vec<u32> = from.iter().flat_map(|f| plan.resolve(f)).collect();
         let forced = plan.with_descendants(&roots);
-        let rec = reconcile(plan, &hashes, prior, &forced, &unusable);
+        let rec = {
+            let p: &Plan = plan;
+            let mut files = |i: u32, done: &[bool]| {
+                let c = checker.as_deref_mut()?;
+                Some(crate::files::decide(c, p, i, forced[i as usize], &|d| !done[d as usize]))
+            };
+            reconcile(p, &hashes, prior, &forced, &unusable, &mut files)
+        };
         let mut grew = false;
         for i in 0..plan.len() as u32 {
             let iu = i as usize;

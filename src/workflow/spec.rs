@@ -126,6 +126,17 @@ macro_rules! task_fields {
             /// A line shown in `graph` output.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub description: Option<String>,
+            /// Files the task reads: paths or globs (`src/*.c`), relative to its `workdir`, else
+            /// the workflow's directory. With `outputs`, a task whose inputs are unchanged since
+            /// it last succeeded is up to date and skipped.
+            #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+            #[schemars(with = "OneOrMany")]
+            pub inputs: Vec<String>,
+            /// Files the task writes: paths, relative as `inputs` are. The task fails if it
+            /// succeeds without creating them.
+            #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+            #[schemars(with = "OneOrMany")]
+            pub outputs: Vec<String>,
         }
     };
 }

@@ -283,6 +283,8 @@ fn is_default(t: &TaskSpec) -> bool {
         && t.when.is_none()
         && t.slots.is_none()
         && t.description.is_none()
+        && t.inputs.is_empty()
+        && t.outputs.is_empty()
 }
 
 /// Parses the pieces on every core, hands each one's tasks to `each`, and each result to `merge`

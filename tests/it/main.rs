@@ -3,6 +3,7 @@
 mod attacks;
 mod common;
 mod display;
+mod files;
 mod fuzz_corpus;
 mod generators;
 mod graph;

@@ -10,7 +10,7 @@ use super::Expander;
 use super::names::check_env_name;
 use super::template::{self, Tpl};
 use crate::model::{ExecutorDef, parse_duration};
-use crate::task::{Command, Task, When};
+use crate::task::{Command, Task, TaskFiles, When};
 use crate::workflow::after::AfterLists;
 use crate::workflow::spec::{CmdSpec, Scalar, TaskDefaults, TaskSpec};
 use indexmap::IndexMap;
@@ -37,6 +37,8 @@ pub(super) struct Fields<'e, 's> {
     workdir: Opt<'e, 's>,
     when: Opt<'e, 's>,
     description: Opt<'e, 's>,
+    inputs: Vec<Tpl<'e, 's>>,
+    outputs: Vec<Tpl<'e, 's>>,
 }
 
 /// Where an instance is rendered: its context, and where its problems go.
@@ -141,6 +143,10 @@ impl<'e, 's> Fields<'e, 's> {
             })
             .collect();
         let after = t.after.iter().filter_map(|a| tpl("after", a)).collect();
+        // A task's list replaces the defaults' list.
+        let list = |own: &'s Vec<String>, def: &'s Vec<String>| if own.is_empty() { def } else { own };
+        let inputs = list(&t.inputs, &d.inputs).iter().filter_map(|a| tpl("inputs", a)).collect();
+        let outputs = list(&t.outputs, &d.outputs).iter().filter_map(|a| tpl("outputs", a)).collect();
         let scalar = |own: &'s Option<Scalar>, def: &'s Option<Scalar>| {
             own.as_ref().or(def.as_ref()).map(|s| Tpl::new(jinja, &s.0))
         };
@@ -161,6 +167,8 @@ impl<'e, 's> Fields<'e, 's> {
             workdir: text(&t.workdir, &d.workdir),
             when: text(&t.when, &d.when),
             description: text(&t.description, &d.description),
+            inputs,
+            outputs,
         }
     }
 
@@ -172,6 +180,7 @@ impl<'e, 's> Fields<'e, 's> {
         !(self.cmd.iter().all(literal)
             && self.env.iter().all(|(_, _, t)| literal(t))
             && self.after.iter().all(literal)
+            && self.inputs.iter().chain(&self.outputs).all(literal)
             && [
                 &self.retries,
                 &self.retry_delay,
@@ -269,6 +278,7 @@ impl<'e, 's> Fields<'e, 's> {
         }
         let workdir = r.render_opt("workdir", &self.workdir);
         let description = r.render_opt("description", &self.description);
+        let files = self.files(r);
         Task {
             id: std::mem::take(&mut r.id),
             base: base.clone(),
@@ -284,7 +294,33 @@ impl<'e, 's> Fields<'e, 's> {
             generator,
             description,
             depth: 0,
+            files,
         }
+    }
+
+    /// `inputs` and `outputs`, rendered and checked; none when neither is declared.
+    fn files(&self, r: &mut Instance) -> Option<Box<TaskFiles>> {
+        if self.inputs.is_empty() && self.outputs.is_empty() {
+            return None;
+        }
+        let mut path = |field: &str, t: &Tpl, glob: bool| {
+            let p = r.render(field, t);
+            if p.trim().is_empty() {
+                return r.bad(field, "a path is empty", None);
+            }
+            if !glob && p.contains(['*', '?']) {
+                return r.bad(field, format!("`{p}`: outputs are paths, not globs"), None);
+            }
+            if glob {
+                if let Err(e) = glob::Pattern::new(&p) {
+                    return r.bad(field, format!("`{p}` is not a valid glob: {}", e.msg), None);
+                }
+            }
+            Some(p)
+        };
+        let inputs = self.inputs.iter().filter_map(|t| path("inputs", t, true)).collect();
+        let outputs = self.outputs.iter().filter_map(|t| path("outputs", t, false)).collect();
+        Some(Box::new(TaskFiles { inputs, outputs }))
     }
 
     fn command(&self, r: &mut Instance) -> Command {
