@@ -138,18 +138,8 @@ pub fn serve(token: Option<&str>) -> u8 {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
     // Tasks not registered yet: every process that carries this run's token, by its group.
-    // A process caught in `execve` (a shell exec'ing its command) can show an empty
-    // environment for that instant: scan again until a scan finds nobody (bounded).
     if let Some(token) = token {
-        for _ in 0..20 {
-            let groups = marked_groups(token);
-            if groups.is_empty() {
-                break;
-            }
-            for pgid in groups {
-                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-            }
-        }
+        kill_marked(token);
     }
     for dir in dirs.iter().filter(|d| removable(d)) {
         let _ = std::fs::remove_dir_all(dir);
@@ -157,23 +147,78 @@ pub fn serve(token: Option<&str>) -> u8 {
     0
 }
 
+/// Kills the group of every process marked with `token`, scanning until a scan finds none.
+///
+/// A process caught in `execve` (a shell exec'ing its command) shows an empty environment for
+/// that instant, so one that does is looked at again, for up to `PATIENCE`: long enough for an
+/// exec to finish, short for a process whose environment is empty for good (some init).
+fn kill_marked(token: &str) {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+    let mut empty_since: std::collections::HashMap<i32, std::time::Instant> = Default::default();
+    for _ in 0..1000 {
+        let scan = marked_groups(token);
+        for &pgid in &scan.groups {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        let now = std::time::Instant::now();
+        empty_since.retain(|pid, _| scan.empty.contains(pid));
+        let mut waiting = false;
+        for pid in scan.empty {
+            waiting |= now.duration_since(*empty_since.entry(pid).or_insert(now)) < PATIENCE;
+        }
+        if scan.groups.is_empty() {
+            if !waiting {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+struct Scan {
+    /// The groups of the processes whose environment holds the token.
+    groups: HashSet<i32>,
+    /// The processes that showed an empty environment they may not have (caught in `execve`).
+    empty: Vec<i32>,
+}
+
 /// The process groups of the processes whose environment holds `DAGRUN_REAPER=<token>`.
-fn marked_groups(token: &str) -> HashSet<i32> {
+fn marked_groups(token: &str) -> Scan {
     let want = format!("{ENV}={token}");
     let own = nix::unistd::getpgrp().as_raw();
-    let mut groups = HashSet::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return groups };
+    let mut scan = Scan { groups: HashSet::new(), empty: Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else { return scan };
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if env.is_empty() {
+            if may_be_in_exec(pid) {
+                scan.empty.push(pid);
+            }
+            continue;
+        }
         if !env.split(|&b| b == 0).any(|v| v == want.as_bytes()) {
             continue;
         }
         if let Ok(g) = nix::unistd::getpgid(Some(Pid::from_raw(pid))) {
             if g.as_raw() > 1 && g.as_raw() != own {
-                groups.insert(g.as_raw());
+                scan.groups.insert(g.as_raw());
             }
         }
     }
-    groups
+    scan
+}
+
+/// Whether a process with an empty environment may be one between two programs: not a kernel
+/// thread (which has none) and not exiting (whose memory is already gone).
+fn may_be_in_exec(pid: i32) -> bool {
+    const KERNEL_THREAD: u64 = 0x0020_0000;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // `pid (comm) state ppid pgrp session tty tpgid flags ...`; comm may hold anything but `)`
+    // ends it last.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first().copied().unwrap_or("Z");
+    let flags = fields.get(6).and_then(|f| f.parse::<u64>().ok()).unwrap_or(KERNEL_THREAD);
+    !matches!(state, "Z" | "X" | "x") && flags & KERNEL_THREAD == 0
 }
