@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod files;
 pub mod model;
+pub mod par;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

@@ -186,18 +186,9 @@ impl Resolver<'_> {
         let parts: Vec<Option<(Vec<usize>, Vec<u32>)>> = if threads == 1 {
             vec![part(0..n)]
         } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (1..threads)
-                    .map(|k| {
-                        let range = (k * chunk).min(n)..((k + 1) * chunk).min(n);
-                        s.spawn(move || part(range))
-                    })
-                    .collect();
-                let mut parts = vec![part(0..chunk.min(n))];
-                // A panicking thread (a bug) leaves the work to the one-thread path.
-                parts.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
-                parts
-            })
+            let ranges: Vec<_> = (0..threads).map(|k| (k * chunk).min(n)..((k + 1) * chunk).min(n)).collect();
+            // A panicking thread (a bug) leaves the work to the one-thread path.
+            crate::par::map(&ranges, |r| part(r.clone())).into_iter().map(Option::flatten).collect()
         };
         let mut deps = Adjacency::with_capacity(n, parts.iter().flatten().map(|p| p.1.len()).sum());
         for p in parts {

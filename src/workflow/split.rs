@@ -342,16 +342,11 @@ fn run_pieces<T: Send>(
             }
         }
     };
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        work();
-        for h in handles {
-            // A panicking piece (a bug) is one more reason to take the whole-document path.
-            if h.join().is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-        }
-    });
+    let workers: Vec<usize> = (0..threads).collect();
+    // A panicking piece (a bug) is one more reason to take the whole-document path.
+    if crate::par::map(&workers, |_| work()).iter().any(Option::is_none) {
+        failed.store(true, Ordering::Relaxed);
+    }
     let merged = merger.into_inner().map_or(0, |m| m.0);
     if !failed.load(Ordering::Relaxed) && merged == pieces.len() {
         return Ok(());
