@@ -35,12 +35,22 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     crate::state::store::check_replaceable(&state_path).map_err(Error::State)?;
     let (run_dir, logs) = prepare_run_dir(&state_path)?;
     let lock = Lock::acquire(&state_path).map_err(Error::State)?;
-    let replacing = replace_previous(&state_path);
-    let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
-    let mut state = fresh_state(&plan, &overrides).map_err(Error::State)?;
-    state.run.targets = args.target.clone();
-    let hashes = definition_hashes(&plan);
-    let (checker, fingerprints) = super::files::open(&state_path)?;
+    // Reading what earlier runs left (the state this one replaces, the fingerprints) goes on
+    // beside making this run's state: for a big workflow each is a large file.
+    let (earlier, made) = crate::par::both(
+        || crate::par::both(|| replace_previous(&state_path), || super::files::open(&state_path)),
+        || {
+            let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
+            let mut state = fresh_state(&plan, &overrides).map_err(Error::State)?;
+            state.run.targets = args.target.clone();
+            Ok::<_, Error>((state, definition_hashes(&plan)))
+        },
+    );
+    let (replacing, opened) = earlier.unzip();
+    let replacing = replacing.flatten().unwrap_or(true);
+    let (checker, fingerprints) =
+        opened.ok_or_else(|| Error::Other(anyhow::anyhow!("reading the fingerprints failed")))??;
+    let (state, hashes) = made?;
     let mut recorder = Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes, Some(fingerprints))
         .map_err(Error::State)?;
     let cfg = RunConfig {
@@ -72,6 +82,11 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 /// Before `run` replaces a state: says in one line when that run was unfinished (and how to
 /// have continued it). Whether there was a state to replace.
 fn replace_previous(state_path: &Path) -> bool {
+    // A run that finished with everything done left nothing unfinished: no need to read all
+    // its tasks.
+    if crate::state::store::finished_complete(state_path) {
+        return true;
+    }
     let Ok(previous) = crate::state::store::load(state_path) else { return state_path.exists() };
     let unfinished = previous
         .tasks

@@ -119,15 +119,25 @@ impl Check {
 /// Decides tasks against the fingerprints of earlier runs.
 pub struct Checker {
     known: Fingerprints,
-    /// Digests made in this run, by path and stamp: a file many tasks read is read once.
-    digests: HashMap<PathBuf, (Stamp, String)>,
-    /// Files read to digest them in this run.
-    pub digested: usize,
+    digests: Digests,
+}
+
+/// Digests made in this run, by path and stamp: a file many tasks read is read once.
+#[derive(Default)]
+struct Digests {
+    made: HashMap<PathBuf, (Stamp, String)>,
+    /// Files read to digest them.
+    read: usize,
 }
 
 impl Checker {
     pub fn new(known: Fingerprints) -> Checker {
-        Checker { known, digests: HashMap::new(), digested: 0 }
+        Checker { known, digests: Digests::default() }
+    }
+
+    /// How many files this run read to compare their contents.
+    pub fn files_read(&self) -> usize {
+        self.digests.read
     }
 
     /// The fingerprints known (from earlier runs).
@@ -139,39 +149,40 @@ impl Checker {
     /// files say. `ran`: whether a task ran in this run (a changed input one of them wrote is
     /// named as that task's doing).
     pub fn check(&mut self, plan: &Plan, i: u32, force: bool, ran: &dyn Fn(u32) -> bool) -> Check {
-        let t = plan.task(i);
-        let dir = task_dir(plan, i);
-        let outputs_before: Vec<Option<Stamp>> =
-            t.outputs().iter().map(|o| std::fs::metadata(dir.join(o)).ok().map(|m| Stamp::of(&m))).collect();
-        let prior = self.known.get(&t.id).cloned();
-        let inputs = self.inputs(&dir, t.inputs(), prior.as_ref());
-        let why = if force {
-            Why::Forced
-        } else {
-            match &prior {
-                None => Why::NeverSucceeded,
-                Some(p) if p.def.is_empty() => Why::LastFailed,
-                Some(p) if p.def != own_hash(plan, i) => Why::CommandChanged,
-                Some(p) => match t.outputs().iter().zip(&outputs_before).find(|(_, s)| s.is_none()) {
-                    Some((o, _)) => Why::OutputMissing(o.clone()),
-                    None => match compare(&p.inputs, &inputs) {
-                        None => Why::UpToDate,
-                        Some(w) => {
-                            let by = match &w {
-                                Why::InputChanged(f) | Why::InputAdded(f) => {
-                                    written_by(plan, i, &dir, f, ran)
-                                }
-                                _ => None,
-                            };
-                            by.map_or(w, Why::Upstream)
-                        }
-                    },
-                },
-            }
+        check(&self.known, &mut self.digests, plan, i, force, ran)
+    }
+
+    /// `check` of many tasks at once, `(task, force)`, on every core: the checks of a hundred
+    /// thousand ready tasks are mostly waiting on `stat`. The answers are in the same order.
+    pub fn check_all(
+        &mut self,
+        plan: &Plan,
+        tasks: &[(u32, bool)],
+        ran: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<Check> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        if threads == 1 || tasks.len() < 256 {
+            return tasks.iter().map(|&(i, force)| self.check(plan, i, force, ran)).collect();
+        }
+        let known = &self.known;
+        let chunk = tasks.len().div_ceil(threads);
+        let run = |part: &[(u32, bool)]| {
+            let mut digests = Digests::default();
+            let checks: Vec<Check> =
+                part.iter().map(|&(i, force)| check(known, &mut digests, plan, i, force, ran)).collect();
+            (checks, digests)
         };
-        let restamped = why == Why::UpToDate
-            && prior.is_some_and(|p| p.inputs.iter().zip(&inputs).any(|(a, b)| a.stamp != b.stamp));
-        Check { why, inputs, outputs_before, restamped }
+        let parts: Vec<&[(u32, bool)]> = tasks.chunks(chunk).collect();
+        let done = crate::par::map(&parts, |part| run(part));
+        let mut out = Vec::with_capacity(tasks.len());
+        for (part, done) in parts.iter().zip(done) {
+            // A part whose thread panicked (a bug) is checked again here.
+            let (checks, digests) = done.unwrap_or_else(|| run(part));
+            out.extend(checks);
+            self.digests.read += digests.read;
+            self.digests.made.extend(digests.made);
+        }
+        out
     }
 
     /// After task `i` succeeded: its fingerprint, or why the success does not count (an output
@@ -212,60 +223,111 @@ impl Checker {
             outputs: t.outputs().to_vec(),
         }
     }
+}
 
-    /// The files `patterns` match in `dir`, each with its digest, sorted by path.
-    fn inputs(&mut self, dir: &Path, patterns: &[String], prior: Option<&Fingerprint>) -> Vec<FileRecord> {
-        let mut paths: Vec<String> = Vec::new();
-        for p in patterns {
-            if is_glob(p) {
-                let full = dir.join(p);
-                let opts = glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
-                if let Ok(found) = glob::glob_with(&full.to_string_lossy(), opts) {
-                    for f in found.flatten() {
-                        if f.is_file() {
-                            paths.push(shown(dir, &f));
-                        }
+/// `Checker::check`, given the fingerprints it reads and the digests it adds to.
+fn check(
+    known: &Fingerprints,
+    digests: &mut Digests,
+    plan: &Plan,
+    i: u32,
+    force: bool,
+    ran: &dyn Fn(u32) -> bool,
+) -> Check {
+    let t = plan.task(i);
+    let dir = task_dir(plan, i);
+    let outputs_before: Vec<Option<Stamp>> =
+        t.outputs().iter().map(|o| std::fs::metadata(dir.join(o)).ok().map(|m| Stamp::of(&m))).collect();
+    let prior = known.get(&t.id);
+    let inputs = inputs(digests, &dir, t.inputs(), prior);
+    let why = if force {
+        Why::Forced
+    } else {
+        match prior {
+            None => Why::NeverSucceeded,
+            Some(p) if p.def.is_empty() => Why::LastFailed,
+            Some(p) if p.def != own_hash(plan, i) => Why::CommandChanged,
+            Some(p) => match t.outputs().iter().zip(&outputs_before).find(|(_, s)| s.is_none()) {
+                Some((o, _)) => Why::OutputMissing(o.clone()),
+                None => match compare(&p.inputs, &inputs) {
+                    None => Why::UpToDate,
+                    Some(w) => {
+                        let by = match &w {
+                            Why::InputChanged(f) | Why::InputAdded(f) => written_by(plan, i, &dir, f, ran),
+                            _ => None,
+                        };
+                        by.map_or(w, Why::Upstream)
+                    }
+                },
+            },
+        }
+    };
+    let restamped = why == Why::UpToDate
+        && prior.is_some_and(|p| p.inputs.iter().zip(&inputs).any(|(a, b)| a.stamp != b.stamp));
+    Check { why, inputs, outputs_before, restamped }
+}
+
+/// The files `patterns` match in `dir`, each with its digest, sorted by path. A file whose
+/// stamp is what `prior` recorded keeps its recorded digest, unread.
+fn inputs(
+    digests: &mut Digests,
+    dir: &Path,
+    patterns: &[String],
+    prior: Option<&Fingerprint>,
+) -> Vec<FileRecord> {
+    // Each file with what the file system says of it (none: not there), stated once.
+    let mut found: Vec<(String, Option<std::fs::Metadata>)> = Vec::new();
+    for p in patterns {
+        if is_glob(p) {
+            let full = dir.join(p);
+            let opts = glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
+            if let Ok(paths) = glob::glob_with(&full.to_string_lossy(), opts) {
+                for f in paths.flatten() {
+                    if let Some(m) = std::fs::metadata(&f).ok().filter(|m| m.is_file()) {
+                        found.push((shown(dir, &f), Some(m)));
                     }
                 }
-            } else if dir.join(p).is_dir() {
-                walk(dir, &dir.join(p), &mut paths);
-            } else {
-                paths.push(p.clone());
+            }
+        } else {
+            match std::fs::metadata(dir.join(p)) {
+                Ok(m) if m.is_dir() => walk(dir, &dir.join(p), &mut found),
+                m => found.push((p.clone(), m.ok())),
             }
         }
-        paths.sort_unstable();
-        paths.dedup();
-        let now = SystemTime::now();
-        let before = |path: &str| prior.and_then(|p| p.inputs.iter().find(|r| r.path == path));
-        paths
-            .into_iter()
-            .map(|path| {
-                let full = dir.join(&path);
-                let Ok(m) = std::fs::metadata(&full) else {
-                    return FileRecord { path, stamp: None, digest: String::new() };
-                };
-                let stamp = Stamp::of(&m);
-                let digest = match before(&path) {
-                    Some(r) if r.stamp == Some(stamp) && r.exists() => r.digest.clone(),
-                    _ => self.digest(&full, stamp),
-                };
-                let stamp = (!stamp.racy(now) && !digest.is_empty()).then_some(stamp);
-                FileRecord { path, stamp, digest }
-            })
-            .collect()
     }
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
+    let now = SystemTime::now();
+    let before = |path: &str| prior.and_then(|p| p.inputs.iter().find(|r| r.path == path));
+    found
+        .into_iter()
+        .map(|(path, meta)| {
+            let Some(m) = meta else {
+                return FileRecord { path, stamp: None, digest: String::new() };
+            };
+            let stamp = Stamp::of(&m);
+            let digest = match before(&path) {
+                Some(r) if r.stamp == Some(stamp) && r.exists() => r.digest.clone(),
+                _ => digests.of(&dir.join(&path), stamp),
+            };
+            let stamp = (!stamp.racy(now) && !digest.is_empty()).then_some(stamp);
+            FileRecord { path, stamp, digest }
+        })
+        .collect()
+}
 
-    fn digest(&mut self, full: &Path, stamp: Stamp) -> String {
+impl Digests {
+    fn of(&mut self, full: &Path, stamp: Stamp) -> String {
         let key = normalize(full);
-        if let Some((s, d)) = self.digests.get(&key) {
+        if let Some((s, d)) = self.made.get(&key) {
             if *s == stamp {
                 return d.clone();
             }
         }
-        self.digested += 1;
+        self.read += 1;
         // An input that cannot be read counts as missing: the task runs, and says why.
         let d = digest_file(full).unwrap_or_default();
-        self.digests.insert(key, (stamp, d.clone()));
+        self.made.insert(key, (stamp, d.clone()));
         d
     }
 }
@@ -310,14 +372,14 @@ fn shown(dir: &Path, f: &Path) -> String {
 }
 
 /// Every file under `root`, as paths from `dir`. Links are not followed into directories.
-fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, Option<std::fs::Metadata>)>) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
     for e in entries.flatten() {
         let Ok(ft) = e.file_type() else { continue };
         if ft.is_dir() {
             walk(dir, &e.path(), out);
         } else {
-            out.push(shown(dir, &e.path()));
+            out.push((shown(dir, &e.path()), std::fs::metadata(e.path()).ok()));
         }
     }
 }

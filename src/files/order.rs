@@ -4,8 +4,9 @@
 
 use super::{is_glob, normalize, task_dir};
 use crate::plan::Plan;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::Path;
 
 /// A file read by `reader` that `writer` declares as an output, with no path of `after` from
 /// `writer` to `reader`.
@@ -19,17 +20,16 @@ pub struct Unordered {
 
 /// Every file two tasks declare as an output: (path, first writer, second writer).
 pub fn written_twice(plan: &Plan) -> Vec<(String, u32, u32)> {
-    let mut seen: BTreeMap<PathBuf, u32> = BTreeMap::new();
+    let mut seen: HashMap<String, u32> = HashMap::new();
     let mut out = Vec::new();
     for i in 0..plan.len() as u32 {
-        let dir = task_dir(plan, i);
+        let dir = dir_text(plan, i);
         for o in plan.task(i).outputs() {
-            let full = normalize(&dir.join(o));
-            match seen.get(&full) {
-                Some(&w) if w != i => out.push((o.clone(), w, i)),
-                Some(_) => {}
-                None => {
-                    seen.insert(full, i);
+            match seen.entry(joined(&dir, o)) {
+                Entry::Occupied(e) if *e.get() != i => out.push((o.clone(), *e.get(), i)),
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(i);
                 }
             }
         }
@@ -39,16 +39,20 @@ pub fn written_twice(plan: &Plan) -> Vec<(String, u32, u32)> {
 
 /// Every read of another task's output without a dependency on it, one per (reader, writer).
 pub fn unordered(plan: &Plan) -> Vec<Unordered> {
-    let mut outputs: BTreeMap<PathBuf, u32> = BTreeMap::new();
+    let mut exact: HashMap<String, u32> = HashMap::new();
     for i in 0..plan.len() as u32 {
-        let dir = task_dir(plan, i);
+        let dir = dir_text(plan, i);
         for o in plan.task(i).outputs() {
-            outputs.entry(normalize(&dir.join(o))).or_insert(i);
+            exact.entry(joined(&dir, o)).or_insert(i);
         }
     }
-    if outputs.is_empty() {
+    if exact.is_empty() {
         return Vec::new();
     }
+    // Sorted, for the reads that name many files (a directory, a glob): those under a prefix
+    // are one range.
+    let mut sorted: Vec<(&str, u32)> = exact.iter().map(|(p, &w)| (p.as_str(), w)).collect();
+    sorted.sort_unstable();
     let mut found = Vec::new();
     let mut ancestors = Ancestors::new(plan.len());
     let opts = glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
@@ -56,20 +60,23 @@ pub fn unordered(plan: &Plan) -> Vec<Unordered> {
         if plan.task(r).inputs().is_empty() {
             continue;
         }
-        let dir = task_dir(plan, r);
+        let dir = dir_text(plan, r);
         let mut writers: Vec<(u32, String)> = Vec::new();
         for p in plan.task(r).inputs() {
-            let full = normalize(&dir.join(p));
+            let full = joined(&dir, p);
             if is_glob(p) {
-                let Ok(pat) = glob::Pattern::new(&full.to_string_lossy()) else { continue };
-                for (o, &w) in under(&outputs, &literal_prefix(&full)) {
-                    if pat.matches_path_with(o, opts) {
+                let Ok(pat) = glob::Pattern::new(&full) else { continue };
+                for &(o, w) in under(&sorted, literal_prefix(&full)) {
+                    if pat.matches_with(o, opts) {
                         writers.push((w, shown(&dir, o)));
                     }
                 }
             } else {
-                // A file, or a directory: everything written under it.
-                for (o, &w) in under(&outputs, &full) {
+                if let Some(&w) = exact.get(&full) {
+                    writers.push((w, shown(&dir, &full)));
+                }
+                // A directory: everything written under it.
+                for &(o, w) in under(&sorted, &format!("{full}/")) {
                     writers.push((w, shown(&dir, o)));
                 }
             }
@@ -85,28 +92,42 @@ pub fn unordered(plan: &Plan) -> Vec<Unordered> {
     found
 }
 
-/// The outputs at `prefix` or under it.
-fn under<'a>(
-    outputs: &'a BTreeMap<PathBuf, u32>,
-    prefix: &'a Path,
-) -> impl Iterator<Item = (&'a PathBuf, &'a u32)> {
-    outputs.range(prefix.to_path_buf()..).take_while(move |(o, _)| o.starts_with(prefix))
+/// A task's directory as text.
+fn dir_text(plan: &Plan, i: u32) -> String {
+    task_dir(plan, i).to_string_lossy().into_owned()
 }
 
-/// The directories of `pattern` before its first glob character.
-fn literal_prefix(pattern: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in pattern.components() {
-        if is_glob(&c.as_os_str().to_string_lossy()) {
-            break;
-        }
-        out.push(c);
+/// `p` in `dir`, normalised (see `normalize`) only when it needs to be: most paths are plain.
+fn joined(dir: &str, p: &str) -> String {
+    let plain = |s: &str| s.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    if let Some(rest) = p.strip_prefix('/') {
+        return if plain(rest) {
+            p.to_owned()
+        } else {
+            normalize(Path::new(p)).to_string_lossy().into_owned()
+        };
     }
-    out
+    if plain(p) && !dir.is_empty() && plain(dir.trim_start_matches('/')) {
+        return format!("{dir}/{p}");
+    }
+    normalize(&Path::new(dir).join(p)).to_string_lossy().into_owned()
 }
 
-fn shown(dir: &Path, o: &Path) -> String {
-    o.strip_prefix(dir).unwrap_or(o).display().to_string()
+/// The entries of `sorted` that start with `prefix`.
+fn under<'a>(sorted: &'a [(&'a str, u32)], prefix: &str) -> &'a [(&'a str, u32)] {
+    let start = sorted.partition_point(|(o, _)| *o < prefix);
+    let len = sorted[start..].partition_point(|(o, _)| o.starts_with(prefix));
+    &sorted[start..start + len]
+}
+
+/// `pattern` up to the `/` before its first glob character.
+fn literal_prefix(pattern: &str) -> &str {
+    let first = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    &pattern[..pattern[..first].rfind('/').map_or(0, |k| k + 1)]
+}
+
+fn shown(dir: &str, o: &str) -> String {
+    o.strip_prefix(dir).and_then(|r| r.strip_prefix('/')).unwrap_or(o).to_owned()
 }
 
 /// Whether one task is upstream of another, by a search up from the reader that stops at the

@@ -31,11 +31,36 @@ pub fn load(path: &Path) -> Result<(Fingerprints, usize)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((HashMap::new(), 0)),
         Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     };
-    let mut map = HashMap::new();
+    // Parsed in pieces cut at line ends, one per core (a big project's file holds a line per
+    // task), then taken in file order so that a later line still wins.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let pieces = if bytes.len() < 1 << 20 { 1 } else { threads };
+    let mut cuts = vec![0];
+    for k in 1..pieces {
+        let at = (bytes.len() * k / pieces).max(*cuts.last().unwrap_or(&0));
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n + 1);
+        cuts.push(end);
+    }
+    cuts.push(bytes.len());
+    let parse = |piece: &[u8]| {
+        let mut lines = 0;
+        let mut out = Vec::new();
+        for line in piece.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            lines += 1;
+            if let Ok(fp) = serde_json::from_slice::<Fingerprint>(line) {
+                out.push(fp);
+            }
+        }
+        (out, lines)
+    };
+    let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+    let parsed = crate::par::map(&pieces, |piece| parse(piece));
+    let parsed: Vec<(Vec<Fingerprint>, usize)> = parsed.into_iter().map(Option::unwrap_or_default).collect();
+    let mut map = HashMap::with_capacity(parsed.iter().map(|p| p.0.len()).sum());
     let mut lines = 0;
-    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        lines += 1;
-        if let Ok(fp) = serde_json::from_slice::<Fingerprint>(line) {
+    for (fps, n) in parsed {
+        lines += n;
+        for fp in fps {
             map.insert(fp.task.clone(), fp);
         }
     }

@@ -222,6 +222,8 @@ struct Scheduler<'p, 'c> {
     starved: Vec<u32>,
     files: Option<Checker>,
     forced: Vec<bool>,
+    /// Checks of ready tasks made ahead of their turn, many at once.
+    prechecked: HashMap<u32, Check>,
     clock: Instant,
 }
 
@@ -285,6 +287,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             starved: Vec::new(),
             files: start.files,
             forced: start.forced,
+            prechecked: HashMap::new(),
             clock: Instant::now(),
         })
     }
@@ -302,6 +305,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
 
     /// Queues the tasks that became ready and reports the skipped ones.
     fn apply_decisions(&mut self, sink: &mut dyn EventSink) -> anyhow::Result<()> {
+        self.precheck();
         while let Some(d) = self.decisions.pop_front() {
             match d {
                 Decision::Ready(i) if !self.stopping || self.may_start_while_stopping(i) => {
@@ -335,6 +339,28 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         Ok(())
     }
 
+    /// Checks at once the files of the tasks waiting to be decided, when there are many.
+    fn precheck(&mut self) {
+        let Some(files) = self.files.as_mut().filter(|_| !self.stopping) else { return };
+        let (plan, forced, prechecked) = (&*self.plan, &self.forced, &self.prechecked);
+        let batch: Vec<(u32, bool)> = self
+            .decisions
+            .iter()
+            .filter_map(|d| match *d {
+                Decision::Ready(i) if !plan.task(i).outputs().is_empty() && !prechecked.contains_key(&i) => {
+                    Some((i, forced.get(i as usize).copied().unwrap_or(false)))
+                }
+                _ => None,
+            })
+            .collect();
+        if batch.len() < 256 {
+            return;
+        }
+        let tasks = &self.tasks;
+        let checks = files.check_all(plan, &batch, &|d| tasks[d as usize].ran);
+        self.prechecked.extend(batch.iter().map(|&(i, _)| i).zip(checks));
+    }
+
     /// Whether ready task `i` is up to date with its files, and then done; otherwise what its
     /// files are is kept for when it succeeds.
     fn up_to_date(&mut self, i: u32, sink: &mut dyn EventSink) -> anyhow::Result<bool> {
@@ -346,8 +372,13 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             return Ok(false);
         };
         let force = self.forced.get(i as usize).copied().unwrap_or(false);
-        let tasks = &self.tasks;
-        let check = files.check(self.plan, i, force, &|d| tasks[d as usize].ran);
+        let check = match self.prechecked.remove(&i) {
+            Some(c) => c,
+            None => {
+                let tasks = &self.tasks;
+                files.check(self.plan, i, force, &|d| tasks[d as usize].ran)
+            }
+        };
         if !check.up_to_date() {
             if self.cfg.explain {
                 sink.event(self.plan, &Event::Explain { task: i, why: check.why.clone() })?;
@@ -670,7 +701,9 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             }
         }
         self.outcome.pending = self.total - self.decided;
-        self.outcome.files_read = self.files.as_ref().map_or(0, |f| f.digested);
+        self.outcome.files_read = self.files.as_ref().map_or(0, Checker::files_read);
+        // The process ends soon: freeing every fingerprint one by one would only delay it.
+        std::mem::forget(self.files.take());
         self.outcome.elapsed = self.clock.elapsed();
         sink.event(self.plan, &Event::RunFinished(Box::new(self.outcome.clone())))?;
         Ok(self.outcome)

@@ -72,6 +72,17 @@ impl Recorder {
     fn record(&mut self, i: u32) -> Result<()> {
         let (id, rec) = self.state.tasks.get_index(i as usize).expect("one record per plan task");
         self.journal.append(id, rec)?;
+        self.compact_if_long()
+    }
+
+    /// Records a transition that a crash may lose (see `Journal::append_later`).
+    fn record_later(&mut self, i: u32) -> Result<()> {
+        let (id, rec) = self.state.tasks.get_index(i as usize).expect("one record per plan task");
+        self.journal.append_later(id, rec)?;
+        self.compact_if_long()
+    }
+
+    fn compact_if_long(&mut self) -> Result<()> {
         if self.journal.lines > self.state.tasks.len().max(1024) {
             self.compact()?;
         }
@@ -100,7 +111,7 @@ impl Recorder {
         r.up_to_date = true;
         r.reason = None;
         r.skip = None;
-        self.record(i)
+        self.record_later(i)
     }
 
     fn rec(&mut self, i: u32) -> &mut TaskRecord {

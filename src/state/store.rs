@@ -9,7 +9,7 @@
 //! is ignored — its entries are already in the snapshot. A torn last line is ignored too.
 //! Nothing is fsynced per transition: a killed process loses nothing the kernel accepted.
 
-use super::model::{FORMAT_VERSION, GeneratorRecord, StateFile, TaskRecord};
+use super::model::{FORMAT_VERSION, GeneratorRecord, RunRecord, StateFile, TaskRecord};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -35,11 +35,19 @@ struct JournalHeader {
     dagrun_journal: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct JournalEntry<'a> {
     id: std::borrow::Cow<'a, str>,
     #[serde(flatten)]
     record: TaskRecord,
+}
+
+/// A journal line as written: the same shape, borrowing the record.
+#[derive(Serialize)]
+struct JournalOut<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    record: &'a TaskRecord,
 }
 
 /// A generator's output, journalled when it adds tasks.
@@ -98,6 +106,21 @@ pub fn load(path: &Path) -> Result<StateFile> {
     let journal =
         read_regular(&jpath).with_context(|| format!("cannot read journal `{}`", jpath.display()))?;
     from_bytes(path, &bytes, journal.as_deref())
+}
+
+/// Whether the state at `path` is of a run that finished with every task it was about done
+/// (its recorded outcome, and no journal left to replay), read without building its tasks.
+pub fn finished_complete(path: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        run: RunRecord,
+    }
+    if journal_path(path).exists() {
+        return false;
+    }
+    let Ok(Some(bytes)) = read_regular(path) else { return false };
+    serde_json::from_slice::<Head>(&bytes).is_ok_and(|h| h.run.outcome.as_deref() == Some("succeeded"))
 }
 
 /// The bytes of the regular file at `path`, or `None` if nothing is there. Anything else (a
@@ -302,6 +325,8 @@ pub struct Journal {
     file: File,
     pub lines: usize,
     buf: Vec<u8>,
+    /// Lines not written yet (`append_later`), written before the next line that must be.
+    later: Vec<u8>,
 }
 
 impl Journal {
@@ -314,14 +339,37 @@ impl Journal {
         let mut header = serde_json::to_vec(&JournalHeader { dagrun_journal: epoch })?;
         header.push(b'\n');
         file.write_all(&header).with_context(|| format!("cannot write journal `{}`", jpath.display()))?;
-        Ok(Journal { file, lines: 0, buf: Vec::with_capacity(512) })
+        Ok(Journal { file, lines: 0, buf: Vec::with_capacity(512), later: Vec::new() })
     }
 
     /// Appends one transition with a single write, so a crash tears at most this line.
     pub fn append(&mut self, id: &str, record: &TaskRecord) -> Result<()> {
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &JournalEntry { id: id.into(), record: record.clone() })?;
+        serde_json::to_writer(&mut self.buf, &JournalOut { id, record })?;
         self.write_line()
+    }
+
+    /// Appends a transition that may be lost in a crash without harm (a task found up to
+    /// date, which the next run finds up to date again): it is written with the next line
+    /// that must be, or when 64 KiB of them wait, so that 100,000 of them are not 100,000
+    /// writes.
+    pub fn append_later(&mut self, id: &str, record: &TaskRecord) -> Result<()> {
+        serde_json::to_writer(&mut self.later, &JournalOut { id, record })?;
+        self.later.push(b'\n');
+        self.lines += 1;
+        if self.later.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the lines `append_later` kept.
+    pub fn flush(&mut self) -> Result<()> {
+        if !self.later.is_empty() {
+            self.file.write_all(&self.later).context("cannot append to the state journal")?;
+            self.later.clear();
+        }
+        Ok(())
     }
 
     /// Appends a generator's output (before any task it added can start).
@@ -336,6 +384,12 @@ impl Journal {
 
     fn write_line(&mut self) -> Result<()> {
         self.buf.push(b'\n');
+        if !self.later.is_empty() {
+            // In order, in one write.
+            self.later.extend_from_slice(&self.buf);
+            std::mem::swap(&mut self.later, &mut self.buf);
+            self.later.clear();
+        }
         self.file.write_all(&self.buf).context("cannot append to the state journal")?;
         self.lines += 1;
         Ok(())

@@ -311,7 +311,7 @@ impl<'e, 's> Fields<'e, 's> {
             if !glob && p.contains(['*', '?']) {
                 return r.bad(field, format!("`{p}`: outputs are paths, not globs"), None);
             }
-            if glob {
+            if glob && p.contains(['*', '?', '[']) {
                 if let Err(e) = glob::Pattern::new(&p) {
                     return r.bad(field, format!("`{p}` is not a valid glob: {}", e.msg), None);
                 }
