@@ -11,6 +11,7 @@ use crate::task::Command;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::process::Child;
@@ -19,7 +20,7 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
     if *cancel.borrow() != Cancel::None {
         return AttemptEnd::Cancelled;
     }
-    let mut child = match spawn(a) {
+    let (mut child, via) = match spawn(a) {
         Ok(c) => c,
         Err(end) => return end,
     };
@@ -37,13 +38,13 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
         // An exit that is there to be seen wins over a timer that ran out meanwhile.
         biased;
         status = child.wait() => match status {
-            Ok(s) => ended(s),
+            Ok(s) => ended(s, via, &a.log),
             Err(e) => AttemptEnd::NotStarted(format!("cannot wait for the process: {e}")),
         },
         _ = &mut timeout => match child.try_wait() {
             // It exited before dagrun saw the time run out (dagrun was stopped, Ctrl-Z, while
             // the timer ran): it is judged by how it exited.
-            Ok(Some(s)) => ended(s),
+            Ok(Some(s)) => ended(s, via, &a.log),
             _ => {
                 stop(&mut child, pgid, a.grace, &mut cancel).await;
                 AttemptEnd::TimedOut(a.timeout.unwrap_or_default())
@@ -74,27 +75,65 @@ fn starved(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(EMFILE | ENFILE | EAGAIN | ENOMEM))
 }
 
-fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
+/// How an attempt's program was started.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    /// `sh -c CMD`, or the argv of a list `cmd`.
+    AsWritten,
+    /// The words of a `cmd` string that needs no shell, run as the shell would have.
+    Direct,
+}
+
+fn failed(what: String, e: std::io::Error) -> AttemptEnd {
+    if starved(&e) {
+        AttemptEnd::Starved(format!("{what}: {e}"))
+    } else {
+        AttemptEnd::NotStarted(format!("{what}: {e}"))
+    }
+}
+
+fn spawn(a: &Attempt) -> Result<(Child, Via), AttemptEnd> {
     if let Some(dir) = &a.workdir {
         if !dir.is_dir() {
             return Err(AttemptEnd::NotStarted(format!("workdir `{}` is not a directory", dir.display())));
         }
     }
-    let failed = |what: String, e: std::io::Error| {
-        if starved(&e) {
-            AttemptEnd::Starved(format!("{what}: {e}"))
-        } else {
-            AttemptEnd::NotStarted(format!("{what}: {e}"))
-        }
+    let Some(token) = super::reaper::token() else {
+        return Err(AttemptEnd::NotStarted(
+            "the reaper that kills tasks if dagrun dies is not running".into(),
+        ));
     };
-    let log =
-        super::open_log(&a.log).map_err(|e| failed(format!("cannot open log `{}`", a.log.display()), e))?;
+    let cannot_log = |e| failed(format!("cannot open log `{}`", a.log.display()), e);
+    let log = super::open_log(&a.log).map_err(cannot_log)?;
     let out = match &a.stdout {
         Some(p) => {
             super::create_output(p).map_err(|e| failed(format!("cannot create `{}`", p.display()), e))?
         }
-        None => log.try_clone().map_err(|e| failed(format!("cannot open log `{}`", a.log.display()), e))?,
+        None => log.try_clone().map_err(cannot_log)?,
     };
+    if let Command::Shell(s) = &a.cmd {
+        if let Some(words) = super::direct::words(s) {
+            let mut cmd = tokio::process::Command::new(words[0]);
+            cmd.args(&words[1..]);
+            prepare(
+                &mut cmd,
+                a,
+                token,
+                out.try_clone().map_err(cannot_log)?,
+                log.try_clone().map_err(cannot_log)?,
+            );
+            as_the_shell_would(&mut cmd, a);
+            match cmd.spawn() {
+                Ok(child) => return Ok((child, Via::Direct)),
+                Err(e) if starved(&e) => {
+                    return Err(AttemptEnd::Starved(format!("cannot start `{}`: {e}", words[0])));
+                }
+                // Missing, not executable, not a binary: the shell says so in its own words and
+                // exits as it does (or runs a script without `#!` itself).
+                Err(_) => {}
+            }
+        }
+    }
     let (program, mut cmd) = match &a.cmd {
         Command::Shell(s) => {
             let mut c = tokio::process::Command::new("sh");
@@ -107,23 +146,8 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
             (argv[0].clone(), c)
         }
     };
-    cmd.envs(a.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(log))
-        .process_group(0)
-        .kill_on_drop(false);
-    if let Some(dir) = &a.workdir {
-        cmd.current_dir(dir);
-    }
-    let Some(token) = super::reaper::token() else {
-        return Err(AttemptEnd::NotStarted(
-            "the reaper that kills tasks if dagrun dies is not running".into(),
-        ));
-    };
-    // Marks the task's processes for the reaper, should dagrun die before registering it.
-    cmd.env(super::reaper::ENV, token);
-    cmd.spawn().map_err(|e| {
+    prepare(&mut cmd, a, token, out, log);
+    cmd.spawn().map(|c| (c, Via::AsWritten)).map_err(|e| {
         if starved(&e) {
             return AttemptEnd::Starved(format!("cannot start `{program}`: {e}"));
         }
@@ -142,9 +166,65 @@ fn spawn(a: &Attempt) -> Result<Child, AttemptEnd> {
     })
 }
 
-fn ended(s: ExitStatus) -> AttemptEnd {
+/// The environment, files, directory and process group every attempt's program starts with.
+fn prepare(
+    cmd: &mut tokio::process::Command,
+    a: &Attempt,
+    token: &str,
+    out: std::fs::File,
+    log: std::fs::File,
+) {
+    cmd.envs(a.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(log))
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &a.workdir {
+        cmd.current_dir(dir);
+    }
+    // Marks the task's processes for the reaper, should dagrun die before registering it.
+    cmd.env(super::reaper::ENV, token);
+}
+
+/// The environment `sh` would have passed on: `PWD` set, names that are not shell names dropped.
+fn as_the_shell_would(cmd: &mut tokio::process::Command, a: &Attempt) {
+    let given = |name: &str| a.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let inherited = given("PWD").or_else(|| std::env::var("PWD").ok());
+    let dir = a.workdir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if let Some(pwd) = super::direct::pwd(&dir, inherited.as_deref()) {
+        cmd.env("PWD", pwd);
+    }
+    for name in not_shell_names() {
+        cmd.env_remove(name);
+    }
+    for (k, _) in a.env.iter().filter(|(k, _)| !super::direct::shell_name(k)) {
+        cmd.env_remove(k);
+    }
+}
+
+/// dagrun's own environment variables whose names the shell does not pass on (read once).
+fn not_shell_names() -> &'static [std::ffi::OsString] {
+    static NAMES: std::sync::OnceLock<Vec<std::ffi::OsString>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        std::env::vars_os()
+            .map(|(k, _)| k)
+            .filter(|k| !k.to_str().is_some_and(super::direct::shell_name))
+            .collect()
+    })
+}
+
+fn ended(s: ExitStatus, via: Via, log: &Path) -> AttemptEnd {
     match (s.code(), s.signal()) {
         (Some(c), _) => AttemptEnd::Exited(c),
+        (None, Some(sig)) if via == Via::Direct => {
+            let (said, code) = super::direct::as_the_shell_reports(sig, s.core_dumped());
+            if let Some(said) = said {
+                use std::io::Write;
+                let _ = super::open_log(log).and_then(|mut f| f.write_all(said.as_bytes()));
+            }
+            AttemptEnd::Exited(code)
+        }
         (None, Some(sig)) => AttemptEnd::Signaled(sig),
         (None, None) => AttemptEnd::Exited(-1),
     }

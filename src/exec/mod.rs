@@ -1,6 +1,7 @@
 //! Running one attempt of one task. Executors know processes, not graphs: the scheduler hands
 //! them an `Attempt` and a cancel signal and gets an `AttemptEnd` back.
 
+pub mod direct;
 pub mod hosts;
 pub mod local;
 pub mod mux;

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod common;
+mod direct;
 mod display;
 mod files;
 mod fuzz_corpus;
