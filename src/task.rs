@@ -77,6 +77,8 @@ pub struct Task {
     pub slots: u32,
     pub generator: bool,
     pub description: Option<String>,
+    /// Among ready tasks, higher starts first.
+    pub priority: i32,
     /// 0 for tasks of the workflow file; a generated task is one deeper than its generator.
     pub depth: u8,
     /// The files it declares it reads and writes (most tasks declare none).

@@ -11,6 +11,7 @@ use crate::pipeline::{load_file, load_text};
 use crate::plan::Plan;
 use crate::report::Reporter;
 use crate::scheduler::event::Tee;
+use crate::scheduler::order::durations_of;
 use crate::scheduler::{RunConfig, Start};
 use crate::state::model::StateFile;
 use crate::state::recorder::Recorder;
@@ -97,6 +98,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     }
     let Reconciled { mut done, attempts, .. } = rec;
     state.tasks = into_records(&plan, std::mem::take(&mut state.tasks));
+    let durations = durations_of(&plan, state.tasks.iter().map(|(id, r)| (id.as_str(), r.duration_ms)));
     // Keep the output of generators whose tasks are restored; the others run again.
     state.generators.retain(|id, _| plan.get(id).is_some_and(|i| done[i as usize]));
     if nothing_to_do {
@@ -130,7 +132,7 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     }
     let roots: Vec<u32> = args.from.iter().flat_map(|f| plan.resolve(f)).collect();
     let forced = plan.with_descendants(&roots);
-    let start = Start { selected, done, attempts, attach, files: Some(checker), forced };
+    let start = Start { selected, done, attempts, attach, files: Some(checker), forced, durations };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?

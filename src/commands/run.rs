@@ -9,12 +9,14 @@ use crate::plan::Plan;
 use crate::plan::hash::definition_hashes;
 use crate::report::{Mode, Reporter};
 use crate::scheduler::event::{Outcome, Tee};
+use crate::scheduler::order::durations_of;
 use crate::scheduler::{self, RunConfig, Start};
 use crate::state::model::{FORMAT_VERSION, RunRecord, StateFile, TaskRecord, WorkflowRecord};
 use crate::state::recorder::Recorder;
 use crate::state::store::Lock;
 use crate::workflow::load::Format;
 use anyhow::Context;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,7 +40,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     // Reading what earlier runs left (the state this one replaces, the fingerprints) goes on
     // beside making this run's state: for a big workflow each is a large file.
     let (earlier, made) = crate::par::both(
-        || crate::par::both(|| replace_previous(&state_path), || super::files::open(&state_path)),
+        || crate::par::both(|| replace_previous(&state_path, &plan), || super::files::open(&state_path)),
         || {
             let overrides: Vec<(String, serde_json::Value)> = args.load.options().params;
             let mut state = fresh_state(&plan, &overrides).map_err(Error::State)?;
@@ -47,7 +49,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         },
     );
     let (replacing, opened) = earlier.unzip();
-    let replacing = replacing.flatten().unwrap_or(true);
+    let (replacing, durations) = replacing.flatten().unwrap_or_else(|| (true, HashMap::new()));
     let (checker, fingerprints) =
         opened.ok_or_else(|| Error::Other(anyhow::anyhow!("reading the fingerprints failed")))??;
     let (state, hashes) = made?;
@@ -63,7 +65,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         explain: args.explain,
     };
     let mut reporter = Reporter::new(mode(args.progress));
-    let start = Start { files: Some(checker), forced, ..Start::fresh(&plan, selected) };
+    let start = Start { files: Some(checker), forced, durations, ..Start::fresh(&plan, selected) };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
@@ -81,13 +83,13 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 
 /// Before `run` replaces a state: says in one line when that run was unfinished (and how to
 /// have continued it). Whether there was a state to replace.
-fn replace_previous(state_path: &Path) -> bool {
-    // A run that finished with everything done left nothing unfinished: no need to read all
-    // its tasks.
-    if crate::state::store::finished_complete(state_path) {
-        return true;
-    }
-    let Ok(previous) = crate::state::store::load(state_path) else { return state_path.exists() };
+/// Reads the state this run replaces: whether there is one (saying so when it had unfinished
+/// tasks) and how long its tasks took, by task of `plan`.
+fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>) {
+    let Ok(previous) = crate::state::store::load(state_path) else {
+        return (state_path.exists(), HashMap::new());
+    };
+    let durations = durations_of(plan, previous.tasks.iter().map(|(id, r)| (id.as_str(), r.duration_ms)));
     let unfinished = previous
         .tasks
         .values()
@@ -101,7 +103,7 @@ fn replace_previous(state_path: &Path) -> bool {
             resume_command(state_path)
         );
     }
-    true
+    (true, durations)
 }
 
 /// After a run that replaced another: removes the attempt files (`*.N.log`, `*.N.out`) of the

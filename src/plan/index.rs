@@ -97,6 +97,7 @@ mod tests {
             slots: 1,
             generator: false,
             description: None,
+            priority: 0,
             depth: 0,
             files: None,
         }

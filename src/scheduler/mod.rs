@@ -6,6 +6,7 @@
 
 mod backend;
 pub mod event;
+pub mod order;
 pub mod tracker;
 
 use crate::exec::hosts::Placement;
@@ -17,7 +18,8 @@ use crate::plan::Plan;
 use crate::task::file_name_for;
 use backend::{Backend, Ended, Place};
 use event::{Event, EventSink, Outcome};
-use std::collections::{HashMap, VecDeque};
+use order::{Order, Ready};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct Start {
     pub files: Option<Checker>,
     /// Tasks that run whatever their files say (`--force`, `--from`); empty: none.
     pub forced: Vec<bool>,
+    /// Milliseconds an earlier run took, by task: longer work starts first (`order`).
+    pub durations: HashMap<u32, u64>,
 }
 
 impl Start {
@@ -74,6 +78,7 @@ impl Start {
             attach: HashMap::new(),
             files: None,
             forced: Vec::new(),
+            durations: HashMap::new(),
         }
     }
 }
@@ -196,7 +201,8 @@ struct Scheduler<'p, 'c> {
     tasks: Vec<TaskRun>,
     /// One backend and one queue of ready tasks per executor.
     backends: Vec<Backend>,
-    queues: Vec<VecDeque<u32>>,
+    queues: Vec<BinaryHeap<Ready>>,
+    order: Order,
     tracker: Tracker,
     decisions: VecDeque<Decision>,
     attempts: JoinSet<Ended>,
@@ -262,13 +268,15 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             }
         }
         let (tracker, initial) = Tracker::new(plan, start.selected, &start.done);
-        let queues = vec![VecDeque::new(); backends.len()];
+        let queues = vec![BinaryHeap::new(); backends.len()];
+        let order = Order::new(plan, start.durations);
         Ok(Scheduler {
             plan,
             cfg,
             tasks,
             backends,
             queues,
+            order,
             tracker,
             decisions: initial.into(),
             attempts: JoinSet::new(),
@@ -293,7 +301,8 @@ impl<'p, 'c> Scheduler<'p, 'c> {
     }
 
     fn queue(&mut self, i: u32) {
-        self.queues[self.tasks[i as usize].exec].push_back(i);
+        let ready = self.order.ready(self.plan, i);
+        self.queues[self.tasks[i as usize].exec].push(ready);
     }
 
     /// Whether task `i`, ready while the run stops, still starts.
@@ -400,7 +409,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             return Ok(());
         }
         for e in 0..self.queues.len() {
-            while let Some(&i) = self.queues[e].front() {
+            while let Some(i) = self.queues[e].peek().map(Ready::task) {
                 if self.cfg.jobs.is_some_and(|j| self.running >= j) {
                     break;
                 }
@@ -415,12 +424,12 @@ impl<'p, 'c> Scheduler<'p, 'c> {
                     Place::At(at) => at,
                     Place::Full => break,
                     Place::Refused(why) => {
-                        self.queues[e].pop_front();
+                        self.queues[e].pop();
                         self.unplaceable.push((i, why));
                         continue;
                     }
                 };
-                self.queues[e].pop_front();
+                self.queues[e].pop();
                 self.launch(i, at, sink)?;
             }
         }
@@ -645,7 +654,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         sink.event(self.plan, &Event::Stopping { signal: None, running: self.running as usize })?;
         let mut queues = std::mem::take(&mut self.queues);
         for q in &mut queues {
-            q.retain(|&j| self.may_start_while_stopping(j));
+            q.retain(|r| self.may_start_while_stopping(r.task()));
         }
         self.queues = queues;
         Ok(())
@@ -658,6 +667,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
             self.tasks.push(TaskRun { exec, ..TaskRun::default() });
         }
         self.tracker.grow(self.plan, range.start as usize, g);
+        self.order.grow(self.plan, range);
     }
 
     /// The first signal stops gracefully; another one kills at once.

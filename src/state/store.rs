@@ -9,7 +9,7 @@
 //! is ignored — its entries are already in the snapshot. A torn last line is ignored too.
 //! Nothing is fsynced per transition: a killed process loses nothing the kernel accepted.
 
-use super::model::{FORMAT_VERSION, GeneratorRecord, RunRecord, StateFile, TaskRecord};
+use super::model::{FORMAT_VERSION, GeneratorRecord, StateFile, TaskRecord};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -106,21 +106,6 @@ pub fn load(path: &Path) -> Result<StateFile> {
     let journal =
         read_regular(&jpath).with_context(|| format!("cannot read journal `{}`", jpath.display()))?;
     from_bytes(path, &bytes, journal.as_deref())
-}
-
-/// Whether the state at `path` is of a run that finished with every task it was about done
-/// (its recorded outcome, and no journal left to replay), read without building its tasks.
-pub fn finished_complete(path: &Path) -> bool {
-    #[derive(Deserialize)]
-    struct Head {
-        #[serde(default)]
-        run: RunRecord,
-    }
-    if journal_path(path).exists() {
-        return false;
-    }
-    let Ok(Some(bytes)) = read_regular(path) else { return false };
-    serde_json::from_slice::<Head>(&bytes).is_ok_and(|h| h.run.outcome.as_deref() == Some("succeeded"))
 }
 
 /// The bytes of the regular file at `path`, or `None` if nothing is there. Anything else (a

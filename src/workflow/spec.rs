@@ -47,6 +47,15 @@ mod schema {
         }))
     }
 
+    pub fn priority(_: &mut SchemaGenerator) -> Schema {
+        or_template(json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": i32::MIN, "maximum": i32::MAX },
+                { "type": "string", "pattern": r"^\s*-?[0-9]+\s*$" }
+            ]
+        }))
+    }
+
     pub fn when(_: &mut SchemaGenerator) -> Schema {
         or_template(json_schema!({ "type": "string", "enum": ["success", "failure", "always"] }))
     }
@@ -123,6 +132,11 @@ macro_rules! task_fields {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             #[schemars(schema_with = "schema::slots")]
             pub slots: Option<Scalar>,
+            /// Among ready tasks, higher runs first (default 0; may be negative). Between equal
+            /// priorities the task with the longest work still after it runs first.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema::priority")]
+            pub priority: Option<Scalar>,
             /// A line shown in `graph` output.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub description: Option<String>,

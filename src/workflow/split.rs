@@ -283,6 +283,7 @@ fn is_default(t: &TaskSpec) -> bool {
         && t.when.is_none()
         && t.slots.is_none()
         && t.description.is_none()
+        && t.priority.is_none()
         && t.inputs.is_empty()
         && t.outputs.is_empty()
 }

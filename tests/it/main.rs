@@ -9,6 +9,7 @@ mod fuzz_corpus;
 mod generators;
 mod graph;
 mod hostile;
+mod order;
 mod prop;
 mod resume;
 mod run;

@@ -37,6 +37,7 @@ pub(super) struct Fields<'e, 's> {
     workdir: Opt<'e, 's>,
     when: Opt<'e, 's>,
     description: Opt<'e, 's>,
+    priority: Opt<'e, 's>,
     inputs: Vec<Tpl<'e, 's>>,
     outputs: Vec<Tpl<'e, 's>>,
 }
@@ -167,6 +168,7 @@ impl<'e, 's> Fields<'e, 's> {
             workdir: text(&t.workdir, &d.workdir),
             when: text(&t.when, &d.when),
             description: text(&t.description, &d.description),
+            priority: scalar(&t.priority, &d.priority),
             inputs,
             outputs,
         }
@@ -191,6 +193,7 @@ impl<'e, 's> Fields<'e, 's> {
                 &self.workdir,
                 &self.when,
                 &self.description,
+                &self.priority,
             ]
             .into_iter()
             .all(literal_opt))
@@ -276,6 +279,12 @@ impl<'e, 's> Fields<'e, 's> {
                 r.bad("slots", msg, ());
             }
         }
+        let priority = match r.render_opt("priority", &self.priority) {
+            None => 0,
+            Some(s) => s.trim().parse::<i32>().unwrap_or_else(|_| {
+                r.bad("priority", format!("`{s}` is not a whole number (a priority, higher first)"), 0)
+            }),
+        };
         let workdir = r.render_opt("workdir", &self.workdir);
         let description = r.render_opt("description", &self.description);
         let files = self.files(r);
@@ -293,6 +302,7 @@ impl<'e, 's> Fields<'e, 's> {
             slots,
             generator,
             description,
+            priority,
             depth: 0,
             files,
         }
