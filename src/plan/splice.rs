@@ -114,7 +114,9 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
         max_tasks: plan.max_tasks,
         existing: plan.len(),
         namespace: &ns,
+        dir: plan.source.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
         diags,
+        env_files: Default::default(),
     };
     let head = Expanded::head(
         plan.name.clone(),

@@ -56,6 +56,21 @@ mod schema {
         }))
     }
 
+    pub fn env_file(_: &mut SchemaGenerator) -> Schema {
+        let one = json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": { "path": { "type": "string" }, "required": { "type": "boolean" } },
+                    "required": ["path"],
+                    "additionalProperties": false
+                }
+            ]
+        });
+        json_schema!({ "anyOf": [one.clone(), { "type": "array", "items": one }] })
+    }
+
     pub fn when(_: &mut SchemaGenerator) -> Schema {
         or_template(json_schema!({ "type": "string", "enum": ["success", "failure", "always"] }))
     }
@@ -75,6 +90,15 @@ pub struct WorkflowSpec {
     /// Environment for every task; values are templates.
     #[serde(default, deserialize_with = "unique_keys")]
     pub env: IndexMap<String, Scalar>,
+    /// Dotenv files loaded into every task's environment, beneath `env`: a path relative to
+    /// the workflow's directory, `{path: PATH, required: false}`, or a list of them.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::env_file::one_or_many"
+    )]
+    #[schemars(schema_with = "schema::env_file")]
+    pub env_file: Vec<super::env_file::EnvFile>,
     /// Defaults for every task's fields (all but `cmd`, `after` and `matrix`).
     #[serde(default)]
     pub defaults: TaskDefaults,
@@ -109,6 +133,12 @@ macro_rules! task_fields {
             /// Environment variables for the task; values are templates.
             #[serde(default, deserialize_with = "unique_keys")]
             pub env: IndexMap<String, Scalar>,
+            /// Dotenv files loaded into the task's environment, beneath its `env` and above the
+            /// workflow's: a path (a template) relative to the workflow's directory,
+            /// `{path: PATH, required: false}`, or a list of them.
+            #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "super::env_file::one_or_many")]
+            #[schemars(schema_with = "schema::env_file")]
+            pub env_file: Vec<super::env_file::EnvFile>,
             /// Working directory of the command.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub workdir: Option<String>,

@@ -182,7 +182,9 @@ pub(super) fn expand(
         max_tasks: opts.max_tasks,
         existing: 0,
         namespace: "",
+        dir: path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
         diags,
+        env_files: Default::default(),
     };
     let mut ex = expander(diags);
     let params = ex.params(&spec.params, &super::overrides(&spec, opts), &name).map_err(|_| Whole)?;
@@ -284,6 +286,7 @@ fn is_default(t: &TaskSpec) -> bool {
         && t.slots.is_none()
         && t.description.is_none()
         && t.priority.is_none()
+        && t.env_file.is_empty()
         && t.inputs.is_empty()
         && t.outputs.is_empty()
 }

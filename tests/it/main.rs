@@ -4,6 +4,7 @@ mod attacks;
 mod common;
 mod direct;
 mod display;
+mod env_file;
 mod files;
 mod fuzz_corpus;
 mod generators;

@@ -38,6 +38,8 @@ pub(super) struct Fields<'e, 's> {
     when: Opt<'e, 's>,
     description: Opt<'e, 's>,
     priority: Opt<'e, 's>,
+    /// Each env file's path and whether it must exist.
+    env_file: Vec<(Tpl<'e, 's>, bool)>,
     inputs: Vec<Tpl<'e, 's>>,
     outputs: Vec<Tpl<'e, 's>>,
 }
@@ -147,6 +149,9 @@ impl<'e, 's> Fields<'e, 's> {
         // A task's list replaces the defaults' list.
         let list = |own: &'s Vec<String>, def: &'s Vec<String>| if own.is_empty() { def } else { own };
         let inputs = list(&t.inputs, &d.inputs).iter().filter_map(|a| tpl("inputs", a)).collect();
+        let env_file = if t.env_file.is_empty() { &d.env_file } else { &t.env_file };
+        let env_file =
+            env_file.iter().filter_map(|f| Some((tpl("env_file", &f.path)?, f.required))).collect();
         let outputs = list(&t.outputs, &d.outputs).iter().filter_map(|a| tpl("outputs", a)).collect();
         let scalar = |own: &'s Option<Scalar>, def: &'s Option<Scalar>| {
             own.as_ref().or(def.as_ref()).map(|s| Tpl::new(jinja, &s.0))
@@ -169,6 +174,7 @@ impl<'e, 's> Fields<'e, 's> {
             when: text(&t.when, &d.when),
             description: text(&t.description, &d.description),
             priority: scalar(&t.priority, &d.priority),
+            env_file,
             inputs,
             outputs,
         }
@@ -183,6 +189,7 @@ impl<'e, 's> Fields<'e, 's> {
             && self.env.iter().all(|(_, _, t)| literal(t))
             && self.after.iter().all(literal)
             && self.inputs.iter().chain(&self.outputs).all(literal)
+            && self.env_file.iter().all(|(t, _)| literal(t))
             && [
                 &self.retries,
                 &self.retry_delay,
@@ -212,7 +219,15 @@ impl<'e, 's> Fields<'e, 's> {
         base: &Arc<str>,
     ) -> Task {
         let cmd = self.command(r);
-        let env = self.env.iter().map(|(k, field, t)| ((*k).to_owned(), r.render(field, t))).collect();
+        let mut env = Vec::new();
+        for (t, required) in &self.env_file {
+            let path = r.render("env_file", t);
+            match r.ex.env_file(&path, *required) {
+                Ok(vars) => env.extend(vars.iter().flat_map(|v| v.iter().cloned())),
+                Err(m) => r.bad("env_file", m, ()),
+            }
+        }
+        env.extend(self.env.iter().map(|(k, field, t)| ((*k).to_owned(), r.render(field, t))));
         for t in &self.after {
             match t {
                 Tpl::Literal(s) if !s.contains('\0') => after.push_entry(s),

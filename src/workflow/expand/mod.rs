@@ -24,6 +24,8 @@ use crate::model::ExecutorDef;
 use crate::task::Task;
 use indexmap::IndexMap;
 use minijinja::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The expanded workflow, before dependencies are resolved.
@@ -115,10 +117,30 @@ pub struct Expander<'a> {
     pub existing: usize,
     /// Prefix for generated tasks (`gen/`), empty for a workflow file.
     pub namespace: &'a str,
+    /// The workflow's directory: relative `env_file` paths are taken from there.
+    pub dir: &'a Path,
     pub diags: Vec<Diagnostic>,
+    /// Env files read so far, by path and whether required: each is read once.
+    pub env_files: EnvFiles,
 }
 
+/// Env files read, by path and whether required (see `Expander::env_file`).
+pub type EnvFiles = HashMap<(PathBuf, bool), Result<Option<super::env_file::Vars>, String>>;
+
 impl<'a> Expander<'a> {
+    /// The variables of env file `path` (relative to the workflow's directory), read once;
+    /// `None` for a missing file that is not required.
+    fn env_file(&mut self, path: &str, required: bool) -> Result<Option<super::env_file::Vars>, String> {
+        let full = self.dir.join(path);
+        let key = (full, required);
+        if let Some(known) = self.env_files.get(&key) {
+            return known.clone();
+        }
+        let loaded = super::env_file::load(&key.0, path, required);
+        self.env_files.insert(key, loaded.clone());
+        loaded
+    }
+
     fn diag(&self, msg: impl Into<String>) -> Diagnostic {
         Diagnostic::new(self.file, msg)
     }
@@ -163,6 +185,12 @@ impl<'a> Expander<'a> {
     ) -> Expanded {
         crate::budget::naming(self.file, None);
         let mut env = Vec::with_capacity(spec.env.len());
+        for f in &spec.env_file {
+            match self.env_file(&f.path, f.required) {
+                Ok(vars) => env.extend(vars.iter().flat_map(|v| v.iter().cloned())),
+                Err(m) => self.diags.push(self.diag(m).field("env_file")),
+            }
+        }
         for (k, v) in &spec.env {
             if let Err(m) = check_env_name(k) {
                 self.diags.push(self.diag(m).field(format!("env.{k}")));
