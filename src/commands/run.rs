@@ -86,15 +86,10 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 /// Reads the state this run replaces: whether there is one (saying so when it had unfinished
 /// tasks) and how long its tasks took, by task of `plan`.
 fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>) {
-    let Ok(previous) = crate::state::store::load(state_path) else {
+    let Some(previous) = crate::state::store::previous(state_path) else {
         return (state_path.exists(), HashMap::new());
     };
-    let durations = durations_of(plan, previous.tasks.iter().map(|(id, r)| (id.as_str(), r.duration_ms)));
-    let unfinished = previous
-        .tasks
-        .values()
-        .filter(|r| r.status != crate::model::Status::Succeeded && !r.not_needed())
-        .count();
+    let unfinished = previous.unfinished;
     if unfinished > 0 {
         let s = if unfinished == 1 { "" } else { "s" };
         eprintln!(
@@ -103,6 +98,7 @@ fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>)
             resume_command(state_path)
         );
     }
+    let durations = durations_of(plan, previous.durations.iter().map(|(id, ms)| (id.as_str(), Some(*ms))));
     (true, durations)
 }
 

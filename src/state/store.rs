@@ -108,6 +108,72 @@ pub fn load(path: &Path) -> Result<StateFile> {
     from_bytes(path, &bytes, journal.as_deref())
 }
 
+/// What a `run` needs of the state it replaces: how many of its tasks were left unfinished and
+/// how long each took, by task id.
+#[derive(Debug, Default)]
+pub struct Previous {
+    pub unfinished: usize,
+    pub durations: Vec<(String, u64)>,
+}
+
+/// Reads the state at `path` for `Previous`, without building its tasks' records: a fraction
+/// of `load`'s time and memory for a big state. `None` when there is none or it cannot be read.
+pub fn previous(path: &Path) -> Option<Previous> {
+    #[derive(Deserialize)]
+    struct Brief {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        status: Option<crate::model::Status>,
+        #[serde(default)]
+        skip: Option<crate::model::SkipReason>,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        duration_ms: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct Run {
+        #[serde(default)]
+        epoch: u64,
+    }
+    #[derive(Deserialize)]
+    struct Snapshot {
+        #[serde(default)]
+        run: Option<Run>,
+        #[serde(default)]
+        tasks: std::collections::HashMap<String, Brief>,
+    }
+    check(path).ok()?;
+    let snap: Snapshot = serde_json::from_slice(&read_regular(path).ok()??).ok()?;
+    let epoch = snap.run.map_or(0, |r| r.epoch);
+    let mut tasks = snap.tasks;
+    if let Ok(Some(journal)) = read_regular(&journal_path(path)) {
+        let mut lines = journal.split(|&b| b == b'\n');
+        let current = lines
+            .next()
+            .and_then(|l| serde_json::from_slice::<JournalHeader>(l).ok())
+            .is_some_and(|h| h.dagrun_journal == epoch);
+        // Lines of generators have no `id`; a torn or damaged line is left out.
+        for b in lines.filter(|_| current).filter_map(|l| serde_json::from_slice::<Brief>(l).ok()) {
+            if let Some(id) = b.id.clone() {
+                tasks.insert(id, b);
+            }
+        }
+    }
+    use crate::model::{SkipReason, Status};
+    let not_needed = |b: &Brief| {
+        b.status == Some(Status::Skipped)
+            && match b.skip {
+                Some(s) => s == SkipReason::ConditionNotMet,
+                None => b.reason.as_deref() == Some(super::model::CONDITION_NOT_MET),
+            }
+    };
+    let unfinished = tasks.values().filter(|b| b.status != Some(Status::Succeeded) && !not_needed(b)).count();
+    let durations = tasks.into_iter().filter_map(|(id, b)| Some((id, b.duration_ms?))).collect();
+    Some(Previous { unfinished, durations })
+}
+
 /// The bytes of the regular file at `path`, or `None` if nothing is there. Anything else (a
 /// FIFO that would block, a link to `/dev/zero` that never ends, a directory) is refused
 /// without reading, and no more than the size the file had when opened is read.
@@ -476,6 +542,34 @@ fn wait_for_pid(lpath: &Path) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_previous_state_is_read_briefly_with_its_journal() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("state.json");
+        std::fs::write(
+            &path,
+            r#"{"run":{"epoch":7},"tasks":{"a":{"status":"succeeded","duration_ms":5},"b":{"status":"pending"},
+            "c":{"status":"skipped","skip":"condition_not_met"}}}"#,
+        )
+        .unwrap();
+        let journal = journal_path(&path);
+        std::fs::write(
+            &journal,
+            "{\"dagrun_journal\":7}\n{\"id\":\"b\",\"status\":\"succeeded\",\"duration_ms\":9}\n{\"id\":\"x",
+        )
+        .unwrap();
+        let p = previous(&path).unwrap();
+        let mut durations = p.durations;
+        durations.sort();
+        assert_eq!((p.unfinished, durations), (0, vec![("a".into(), 5), ("b".into(), 9)]));
+        // A journal of another snapshot is already in it: ignored.
+        std::fs::write(&journal, "{\"dagrun_journal\":6}\n{\"id\":\"b\",\"status\":\"succeeded\"}\n")
+            .unwrap();
+        assert_eq!(previous(&path).unwrap().unfinished, 1);
+        std::fs::write(&path, "not json").unwrap();
+        assert!(previous(&path).is_none());
+    }
 
     #[test]
     fn asking_who_holds_a_state_never_makes_a_writer_fail() {
