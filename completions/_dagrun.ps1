@@ -30,6 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check workflow files without running them (exit 0 when valid, 3 when not)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Print the task graph as Graphviz DOT, Mermaid or JSON')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a run''s tasks')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -99,6 +100,15 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'dagrun;logs' {
+            [CompletionResult]::new('--attempt', '--attempt', [CompletionResultType]::ParameterName, 'That attempt''s log instead of the last one''s')
+            [CompletionResult]::new('--failed', '--failed', [CompletionResultType]::ParameterName, 'Only tasks that failed')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Follow a live run: print what the logs gain until those tasks end')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Follow a live run: print what the logs gain until those tasks end')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'dagrun;schema' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -115,6 +125,7 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check workflow files without running them (exit 0 when valid, 3 when not)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Print the task graph as Graphviz DOT, Mermaid or JSON')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a run''s tasks')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -133,6 +144,9 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             break
         }
         'dagrun;help;status' {
+            break
+        }
+        'dagrun;help;logs' {
             break
         }
         'dagrun;help;schema' {

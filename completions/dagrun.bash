@@ -25,6 +25,9 @@ _dagrun() {
             dagrun,help)
                 cmd="dagrun__subcmd__help"
                 ;;
+            dagrun,logs)
+                cmd="dagrun__subcmd__logs"
+                ;;
             dagrun,resume)
                 cmd="dagrun__subcmd__resume"
                 ;;
@@ -49,6 +52,9 @@ _dagrun() {
             dagrun__subcmd__help,help)
                 cmd="dagrun__subcmd__help__subcmd__help"
                 ;;
+            dagrun__subcmd__help,logs)
+                cmd="dagrun__subcmd__help__subcmd__logs"
+                ;;
             dagrun__subcmd__help,resume)
                 cmd="dagrun__subcmd__help__subcmd__resume"
                 ;;
@@ -71,7 +77,7 @@ _dagrun() {
 
     case "${cmd}" in
         dagrun)
-            opts="-h -V --help --version run resume validate graph status schema completions help"
+            opts="-h -V --help --version run resume validate graph status logs schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,7 +139,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__help)
-            opts="run resume validate graph status schema completions help"
+            opts="run resume validate graph status logs schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +181,20 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -251,6 +271,24 @@ _dagrun() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__logs)
+            opts="-f -h --attempt --failed --follow --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --attempt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

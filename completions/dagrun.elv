@@ -27,6 +27,7 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand validate 'Check workflow files without running them (exit 0 when valid, 3 when not)'
             cand graph 'Print the task graph as Graphviz DOT, Mermaid or JSON'
             cand status 'Summarise a state file'
+            cand logs 'Print the logs of a run''s tasks'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -90,6 +91,14 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'dagrun;logs'= {
+            cand --attempt 'That attempt''s log instead of the last one''s'
+            cand --failed 'Only tasks that failed'
+            cand -f 'Follow a live run: print what the logs gain until those tasks end'
+            cand --follow 'Follow a live run: print what the logs gain until those tasks end'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'dagrun;schema'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -104,6 +113,7 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand validate 'Check workflow files without running them (exit 0 when valid, 3 when not)'
             cand graph 'Print the task graph as Graphviz DOT, Mermaid or JSON'
             cand status 'Summarise a state file'
+            cand logs 'Print the logs of a run''s tasks'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -117,6 +127,8 @@ set edit:completion:arg-completer[dagrun] = {|@words|
         &'dagrun;help;graph'= {
         }
         &'dagrun;help;status'= {
+        }
+        &'dagrun;help;logs'= {
         }
         &'dagrun;help;schema'= {
         }

@@ -3,7 +3,7 @@
 //! codes and prints the final error.
 
 use crate::commands;
-use crate::commands::args::{GraphArgs, ResumeArgs, RunArgs, StatusArgs, ValidateArgs};
+use crate::commands::args::{GraphArgs, LogsArgs, ResumeArgs, RunArgs, StatusArgs, ValidateArgs};
 use crate::error::{Error, code};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -65,6 +65,15 @@ Examples:
   dagrun status .dagrun/etl/state.json
   dagrun status .dagrun/etl/state.json --format json | jq .counts")]
     Status(StatusArgs),
+    /// Print the logs of a run's tasks
+    #[command(after_help = "\
+Examples:
+  dagrun logs .dagrun/etl/state.json                   every task that ran
+  dagrun logs .dagrun/etl/state.json transform         every instance of `transform`
+  dagrun logs .dagrun/etl/state.json 'load[day=2]' --attempt 1
+  dagrun logs .dagrun/etl/state.json --failed
+  dagrun logs .dagrun/etl/state.json 'extract*' -f     follow a live run")]
+    Logs(LogsArgs),
     /// Print the JSON Schema of the workflow file format
     #[command(after_help = "Example:\n  dagrun schema > dagrun.schema.json")]
     Schema,
@@ -136,6 +145,7 @@ fn dispatch(cmd: Command) -> Result<u8, Error> {
         Command::Run(a) => commands::run::run(&a),
         Command::Resume(a) => commands::resume::run(&a),
         Command::Status(a) => commands::status::run(&a),
+        Command::Logs(a) => commands::logs::run(&a),
         Command::Validate(a) => commands::validate::run(&a),
         Command::Graph(a) => commands::graph::run(&a),
         Command::Schema => commands::docs::schema(),

@@ -145,6 +145,25 @@ pub struct GraphArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The state file
+    pub state: PathBuf,
+    /// Tasks: an id, a base name (every instance), a namespace (`gen`: the tasks generator `gen`
+    /// added) or a glob (`'load*'`); none: every task that ran
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// That attempt's log instead of the last one's
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+    /// Only tasks that failed
+    #[arg(long)]
+    pub failed: bool,
+    /// Follow a live run: print what the logs gain until those tasks end
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The state file
     pub state: PathBuf,

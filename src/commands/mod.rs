@@ -4,6 +4,7 @@ pub mod args;
 pub(crate) mod docs;
 pub(crate) mod files;
 pub(crate) mod graph;
+pub(crate) mod logs;
 pub(crate) mod resume;
 pub mod run;
 pub(crate) mod status;

@@ -10,6 +10,7 @@ mod fuzz_corpus;
 mod generators;
 mod graph;
 mod hostile;
+mod logs;
 mod order;
 mod prop;
 mod resume;
