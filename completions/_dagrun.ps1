@@ -31,6 +31,8 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Print the task graph as Graphviz DOT, Mermaid or JSON')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a run''s tasks')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'List a workflow''s runs: the current one and those kept in its history')
+            [CompletionResult]::new('clean', 'clean', [CompletionResultType]::ParameterValue, 'Remove past runs from a workflow''s history, all but the newest')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -109,6 +111,18 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'dagrun;history' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dagrun;clean' {
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'How many past runs to keep, the newest')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'dagrun;schema' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -126,6 +140,8 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Print the task graph as Graphviz DOT, Mermaid or JSON')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Summarise a state file')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a run''s tasks')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'List a workflow''s runs: the current one and those kept in its history')
+            [CompletionResult]::new('clean', 'clean', [CompletionResultType]::ParameterValue, 'Remove past runs from a workflow''s history, all but the newest')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the workflow file format')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -147,6 +163,12 @@ Register-ArgumentCompleter -Native -CommandName 'dagrun' -ScriptBlock {
             break
         }
         'dagrun;help;logs' {
+            break
+        }
+        'dagrun;help;history' {
+            break
+        }
+        'dagrun;help;clean' {
             break
         }
         'dagrun;help;schema' {

@@ -16,6 +16,9 @@ _dagrun() {
             ",$1")
                 cmd="dagrun"
                 ;;
+            dagrun,clean)
+                cmd="dagrun__subcmd__clean"
+                ;;
             dagrun,completions)
                 cmd="dagrun__subcmd__completions"
                 ;;
@@ -24,6 +27,9 @@ _dagrun() {
                 ;;
             dagrun,help)
                 cmd="dagrun__subcmd__help"
+                ;;
+            dagrun,history)
+                cmd="dagrun__subcmd__history"
                 ;;
             dagrun,logs)
                 cmd="dagrun__subcmd__logs"
@@ -43,6 +49,9 @@ _dagrun() {
             dagrun,validate)
                 cmd="dagrun__subcmd__validate"
                 ;;
+            dagrun__subcmd__help,clean)
+                cmd="dagrun__subcmd__help__subcmd__clean"
+                ;;
             dagrun__subcmd__help,completions)
                 cmd="dagrun__subcmd__help__subcmd__completions"
                 ;;
@@ -51,6 +60,9 @@ _dagrun() {
                 ;;
             dagrun__subcmd__help,help)
                 cmd="dagrun__subcmd__help__subcmd__help"
+                ;;
+            dagrun__subcmd__help,history)
+                cmd="dagrun__subcmd__help__subcmd__history"
                 ;;
             dagrun__subcmd__help,logs)
                 cmd="dagrun__subcmd__help__subcmd__logs"
@@ -77,12 +89,30 @@ _dagrun() {
 
     case "${cmd}" in
         dagrun)
-            opts="-h -V --help --version run resume validate graph status logs schema completions help"
+            opts="-h -V --help --version run resume validate graph status logs history clean schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__clean)
+            opts="-h --keep --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -139,8 +169,22 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__help)
-            opts="run resume validate graph status logs schema completions help"
+            opts="run resume validate graph status logs history clean schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__help__subcmd__clean)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -181,6 +225,20 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -271,6 +329,24 @@ _dagrun() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dagrun__subcmd__history)
+            opts="-h --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

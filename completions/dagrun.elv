@@ -28,6 +28,8 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand graph 'Print the task graph as Graphviz DOT, Mermaid or JSON'
             cand status 'Summarise a state file'
             cand logs 'Print the logs of a run''s tasks'
+            cand history 'List a workflow''s runs: the current one and those kept in its history'
+            cand clean 'Remove past runs from a workflow''s history, all but the newest'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -99,6 +101,16 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'dagrun;history'= {
+            cand --format 'format'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'dagrun;clean'= {
+            cand --keep 'How many past runs to keep, the newest'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'dagrun;schema'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -114,6 +126,8 @@ set edit:completion:arg-completer[dagrun] = {|@words|
             cand graph 'Print the task graph as Graphviz DOT, Mermaid or JSON'
             cand status 'Summarise a state file'
             cand logs 'Print the logs of a run''s tasks'
+            cand history 'List a workflow''s runs: the current one and those kept in its history'
+            cand clean 'Remove past runs from a workflow''s history, all but the newest'
             cand schema 'Print the JSON Schema of the workflow file format'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -129,6 +143,10 @@ set edit:completion:arg-completer[dagrun] = {|@words|
         &'dagrun;help;status'= {
         }
         &'dagrun;help;logs'= {
+        }
+        &'dagrun;help;history'= {
+        }
+        &'dagrun;help;clean'= {
         }
         &'dagrun;help;schema'= {
         }

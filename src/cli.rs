@@ -3,7 +3,9 @@
 //! codes and prints the final error.
 
 use crate::commands;
-use crate::commands::args::{GraphArgs, LogsArgs, ResumeArgs, RunArgs, StatusArgs, ValidateArgs};
+use crate::commands::args::{
+    CleanArgs, GraphArgs, HistoryArgs, LogsArgs, ResumeArgs, RunArgs, StatusArgs, ValidateArgs,
+};
 use crate::error::{Error, code};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,6 +76,21 @@ Examples:
   dagrun logs .dagrun/etl/state.json --failed
   dagrun logs .dagrun/etl/state.json 'extract*' -f     follow a live run")]
     Logs(LogsArgs),
+    /// List a workflow's runs: the current one and those kept in its history
+    #[command(after_help = "\
+Each `run` moves the state it replaces, with its logs, into `history/` beside it.
+
+Examples:
+  dagrun history flow.yaml
+  dagrun history .dagrun/etl/state.json --format json | jq '.[] | select(.outcome == \"failed\")'
+  dagrun logs .dagrun/etl/history/20261204T205810.123Z/state.json --failed")]
+    History(HistoryArgs),
+    /// Remove past runs from a workflow's history, all but the newest
+    #[command(after_help = "\
+Examples:
+  dagrun clean flow.yaml              keep the newest 10 past runs
+  dagrun clean --keep 0               every workflow under ./.dagrun: remove all past runs")]
+    Clean(CleanArgs),
     /// Print the JSON Schema of the workflow file format
     #[command(after_help = "Example:\n  dagrun schema > dagrun.schema.json")]
     Schema,
@@ -146,6 +163,8 @@ fn dispatch(cmd: Command) -> Result<u8, Error> {
         Command::Resume(a) => commands::resume::run(&a),
         Command::Status(a) => commands::status::run(&a),
         Command::Logs(a) => commands::logs::run(&a),
+        Command::History(a) => commands::history::history(&a),
+        Command::Clean(a) => commands::history::clean(&a),
         Command::Validate(a) => commands::validate::run(&a),
         Command::Graph(a) => commands::graph::run(&a),
         Command::Schema => commands::docs::schema(),

@@ -164,6 +164,27 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A workflow file (its default state) or a state file; none: every workflow under
+    /// `./.dagrun/`
+    #[arg(value_name = "WORKFLOW|STATE")]
+    pub target: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// A workflow file (its default state) or a state file; none: every workflow under
+    /// `./.dagrun/`
+    #[arg(value_name = "WORKFLOW|STATE")]
+    pub target: Option<PathBuf>,
+    /// How many past runs to keep, the newest
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub keep: usize,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The state file
     pub state: PathBuf,

@@ -21,7 +21,7 @@ pub fn run(args: &LogsArgs) -> Result<u8> {
     }
     let state = store::load(&args.state).map_err(Error::State)?;
     let ids = select(&state, &args.tasks, args.failed)?;
-    let logs = logs_dir(&args.state);
+    let logs = crate::state::history::logs_dir(&args.state);
     let out = Out { terminal: std::io::stdout().is_terminal() };
     if args.follow {
         return follow(args, &logs, ids, state, &out);
@@ -39,11 +39,6 @@ pub fn run(args: &LogsArgs) -> Result<u8> {
         }
     }
     Ok(code::OK)
-}
-
-/// The run directory's `logs/`, beside the state file.
-fn logs_dir(state: &Path) -> PathBuf {
-    state.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("logs")
 }
 
 fn log_path(logs: &Path, id: &str, attempt: u32) -> PathBuf {

@@ -53,6 +53,16 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let (checker, fingerprints) =
         opened.ok_or_else(|| Error::Other(anyhow::anyhow!("reading the fingerprints failed")))??;
     let (state, hashes) = made?;
+    // The state replaced, with its logs, goes into the history; where it cannot, it is
+    // overwritten as it was before there was a history, and its leftover logs removed at the end.
+    let kept = match crate::state::history::keep(&state_path) {
+        Ok(kept) => kept.is_some(),
+        Err(e) => {
+            eprintln!("warning: the previous run is not kept in the history: {e:#}");
+            false
+        }
+    };
+    make_dir(&logs)?;
     let mut recorder = Recorder::start(&plan, &state_path, &run_dir, lock, state, hashes, Some(fingerprints))
         .map_err(Error::State)?;
     let cfg = RunConfig {
@@ -70,7 +80,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
-    if replacing {
+    if replacing && !kept {
         remove_replaced_logs(&logs, recorder.state());
     }
     reporter.summary(&outcome, Some(&resume_command(&state_path)));
@@ -86,7 +96,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 /// Reads the state this run replaces: whether there is one (saying so when it had unfinished
 /// tasks) and how long its tasks took, by task of `plan`.
 fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>) {
-    let Some(previous) = crate::state::store::previous(state_path) else {
+    let Some(previous) = crate::state::store::summary(state_path) else {
         return (state_path.exists(), HashMap::new());
     };
     let unfinished = previous.unfinished;

@@ -108,17 +108,23 @@ pub fn load(path: &Path) -> Result<StateFile> {
     from_bytes(path, &bytes, journal.as_deref())
 }
 
-/// What a `run` needs of the state it replaces: how many of its tasks were left unfinished and
-/// how long each took, by task id.
+/// A state in brief: what a `run` needs of the state it replaces (how many tasks were left
+/// unfinished, how long each took) and what `history` lists.
 #[derive(Debug, Default)]
-pub struct Previous {
+pub struct Summary {
     pub unfinished: usize,
     pub durations: Vec<(String, u64)>,
+    /// Tasks by status (`pending`, `succeeded`, ...).
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub outcome: Option<String>,
+    pub elapsed_secs: f64,
 }
 
-/// Reads the state at `path` for `Previous`, without building its tasks' records: a fraction
-/// of `load`'s time and memory for a big state. `None` when there is none or it cannot be read.
-pub fn previous(path: &Path) -> Option<Previous> {
+/// Reads the state at `path` in brief, without building its tasks' records: a fraction of
+/// `load`'s time and memory for a big state. `None` when there is none or it cannot be read.
+pub fn summary(path: &Path) -> Option<Summary> {
     #[derive(Deserialize)]
     struct Brief {
         #[serde(default)]
@@ -136,6 +142,14 @@ pub fn previous(path: &Path) -> Option<Previous> {
     struct Run {
         #[serde(default)]
         epoch: u64,
+        #[serde(default)]
+        started_at: Option<String>,
+        #[serde(default)]
+        finished_at: Option<String>,
+        #[serde(default)]
+        outcome: Option<String>,
+        #[serde(default)]
+        elapsed_secs: f64,
     }
     #[derive(Deserialize)]
     struct Snapshot {
@@ -146,7 +160,14 @@ pub fn previous(path: &Path) -> Option<Previous> {
     }
     check(path).ok()?;
     let snap: Snapshot = serde_json::from_slice(&read_regular(path).ok()??).ok()?;
-    let epoch = snap.run.map_or(0, |r| r.epoch);
+    let run = snap.run.unwrap_or(Run {
+        epoch: 0,
+        started_at: None,
+        finished_at: None,
+        outcome: None,
+        elapsed_secs: 0.0,
+    });
+    let epoch = run.epoch;
     let mut tasks = snap.tasks;
     if let Ok(Some(journal)) = read_regular(&journal_path(path)) {
         let mut lines = journal.split(|&b| b == b'\n');
@@ -170,8 +191,20 @@ pub fn previous(path: &Path) -> Option<Previous> {
             }
     };
     let unfinished = tasks.values().filter(|b| b.status != Some(Status::Succeeded) && !not_needed(b)).count();
+    let mut counts = std::collections::BTreeMap::new();
+    for b in tasks.values() {
+        *counts.entry(b.status.unwrap_or(Status::Pending).as_str()).or_default() += 1;
+    }
     let durations = tasks.into_iter().filter_map(|(id, b)| Some((id, b.duration_ms?))).collect();
-    Some(Previous { unfinished, durations })
+    Some(Summary {
+        unfinished,
+        durations,
+        counts,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        outcome: run.outcome,
+        elapsed_secs: run.elapsed_secs,
+    })
 }
 
 /// The bytes of the regular file at `path`, or `None` if nothing is there. Anything else (a
@@ -559,16 +592,16 @@ mod tests {
             "{\"dagrun_journal\":7}\n{\"id\":\"b\",\"status\":\"succeeded\",\"duration_ms\":9}\n{\"id\":\"x",
         )
         .unwrap();
-        let p = previous(&path).unwrap();
+        let p = summary(&path).unwrap();
         let mut durations = p.durations;
         durations.sort();
         assert_eq!((p.unfinished, durations), (0, vec![("a".into(), 5), ("b".into(), 9)]));
         // A journal of another snapshot is already in it: ignored.
         std::fs::write(&journal, "{\"dagrun_journal\":6}\n{\"id\":\"b\",\"status\":\"succeeded\"}\n")
             .unwrap();
-        assert_eq!(previous(&path).unwrap().unfinished, 1);
+        assert_eq!(summary(&path).unwrap().unfinished, 1);
         std::fs::write(&path, "not json").unwrap();
-        assert!(previous(&path).is_none());
+        assert!(summary(&path).is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod files;
 mod fuzz_corpus;
 mod generators;
 mod graph;
+mod history;
 mod hostile;
 mod logs;
 mod order;
