@@ -373,7 +373,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__resume)
-            opts="-j -p -h --jobs --from --target --all --workflow --param --max-tasks --fail-fast --dry-run --format --explain --progress --help"
+            opts="-j -p -h --jobs --from --target --all --workflow --param --max-tasks --fail-fast --dry-run --format --explain --progress --output --group-markers --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +419,10 @@ _dagrun() {
                     COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
                     return 0
                     ;;
+                --output)
+                    COMPREPLY=($(compgen -W "prefixed grouped failed none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -427,7 +431,7 @@ _dagrun() {
             return 0
             ;;
         dagrun__subcmd__run)
-            opts="-p -j -h --param --max-tasks --jobs --state --fail-fast --dry-run --format --target --force --from --explain --progress --help"
+            opts="-p -j -h --param --max-tasks --jobs --state --fail-fast --dry-run --format --target --force --from --explain --progress --output --group-markers --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -471,6 +475,10 @@ _dagrun() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto bar plain none" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "prefixed grouped failed none" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -49,10 +49,15 @@ complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l progress -d 'How t
 bar\t'Progress bars'
 plain\t'One line per task event'
 none\t'Nothing but the final summary'"
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l output -d 'What of the tasks\' output to show on the terminal' -r -f -a "prefixed\t'Every line of every task as it comes, as `[task-id] line`'
+grouped\t'A task\'s output whole when it ends'
+failed\t'Only failed tasks\' output, under their failure'
+none\t'No task output (the logs have it)'"
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l fail-fast -d 'Stop at the first failure: start nothing new and terminate running tasks'
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l dry-run -d 'Print what would run, in order, and why each task runs or not; run nothing'
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l force -d 'Run every task, even those whose declared outputs are up to date'
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l explain -d 'Say why each task runs, or that it is up to date, as the run decides it'
+complete -c dagrun -n "__fish_dagrun_using_subcommand run" -l group-markers -d 'Put `::group::` markers around each task of `--output grouped` (CI logs fold them; failed tasks stay open); on by default under GitHub Actions'
 complete -c dagrun -n "__fish_dagrun_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s j -l jobs -d 'Run at most N tasks at once' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l from -d 'Re-run these tasks (ids or names, generated ones too) and everything downstream of them' -r
@@ -66,10 +71,15 @@ complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l progress -d 'Ho
 bar\t'Progress bars'
 plain\t'One line per task event'
 none\t'Nothing but the final summary'"
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l output -d 'What of the tasks\' output to show on the terminal' -r -f -a "prefixed\t'Every line of every task as it comes, as `[task-id] line`'
+grouped\t'A task\'s output whole when it ends'
+failed\t'Only failed tasks\' output, under their failure'
+none\t'No task output (the logs have it)'"
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l all -d 'Continue every task, even when the run was given `--target`'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l fail-fast -d 'Stop at the first failure'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l dry-run -d 'Print what would run and why each task runs or not; run nothing'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l explain -d 'Say why each task runs, or that it is up to date, as the run decides it'
+complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -l group-markers -d 'Put `::group::` markers around each task of `--output grouped` (CI logs fold them; failed tasks stay open); on by default under GitHub Actions'
 complete -c dagrun -n "__fish_dagrun_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -s p -l param -d 'Override a param: `-p key=value` (the value is parsed as YAML: `-p n=3`, `-p \'xs=[a,b]\'`)' -r
 complete -c dagrun -n "__fish_dagrun_using_subcommand validate" -l max-tasks -d 'Refuse workflows that expand to more tasks than this' -r

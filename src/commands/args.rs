@@ -26,6 +26,45 @@ pub enum Progress {
     None,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    /// Every line of every task as it comes, as `[task-id] line`
+    Prefixed,
+    /// A task's output whole when it ends
+    Grouped,
+    /// Only failed tasks' output, under their failure
+    Failed,
+    /// No task output (the logs have it)
+    None,
+}
+
+/// What of the tasks' own output a run shows.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What of the tasks' output to show on the terminal
+    #[arg(long, value_enum, default_value_t = OutputMode::Failed)]
+    pub output: OutputMode,
+    /// Put `::group::` markers around each task of `--output grouped` (CI logs fold them;
+    /// failed tasks stay open); on by default under GitHub Actions
+    #[arg(long)]
+    pub group_markers: bool,
+}
+
+impl OutputArgs {
+    pub fn output(&self) -> crate::report::Output {
+        match self.output {
+            OutputMode::Prefixed => crate::report::Output::Prefixed,
+            OutputMode::Grouped => crate::report::Output::Grouped,
+            OutputMode::Failed => crate::report::Output::Failed,
+            OutputMode::None => crate::report::Output::None,
+        }
+    }
+
+    pub fn markers(&self) -> bool {
+        self.group_markers || std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The workflow file (.yaml, .yml or .toml)
@@ -62,6 +101,8 @@ pub struct RunArgs {
     /// How to show progress
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    #[command(flatten)]
+    pub show: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +142,8 @@ pub struct ResumeArgs {
     /// How to show progress
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    #[command(flatten)]
+    pub show: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -125,7 +125,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         generate: crate::pipeline::splice_output,
         explain: args.explain,
     };
-    let mut reporter = Reporter::new(mode(args.progress));
+    let mut reporter =
+        Reporter::new(mode(args.progress)).with_output(args.show.output(), args.show.markers());
     // Tasks with outputs are decided by the scheduler when they are reached.
     for (i, d) in done.iter_mut().enumerate() {
         *d &= plan.task(i as u32).outputs().is_empty();

@@ -74,7 +74,8 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         generate: crate::pipeline::splice_output,
         explain: args.explain,
     };
-    let mut reporter = Reporter::new(mode(args.progress));
+    let mut reporter =
+        Reporter::new(mode(args.progress)).with_output(args.show.output(), args.show.markers());
     let start = Start { files: Some(checker), forced, durations, ..Start::fresh(&plan, selected) };
     let outcome = {
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);

@@ -51,6 +51,11 @@ impl Bars {
         Bars { multi, overall, view, stop, ticker: Some(ticker) }
     }
 
+    /// Where task output goes: above the bars.
+    pub fn printer(&self) -> super::output::Printer {
+        super::output::Printer::Bars(self.multi.clone())
+    }
+
     pub fn println(&self, text: &str) {
         let _ = self.multi.println(text);
     }

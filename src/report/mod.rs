@@ -3,7 +3,10 @@
 //! the final summary.
 
 mod bar;
+pub mod output;
 mod plain;
+
+pub use output::Output;
 
 use crate::exec::AttemptEnd;
 use crate::model::Status;
@@ -50,6 +53,10 @@ struct Failure {
 
 pub struct Reporter {
     mode: Mode,
+    output: Output,
+    /// CI group markers around `grouped` output (`::group::`), failed groups left open.
+    markers: bool,
+    tailer: Option<output::Tailer>,
     bar: Option<bar::Bars>,
     failures: Vec<Failure>,
     /// Paths are shown relative to here when they are inside it.
@@ -70,29 +77,67 @@ impl Reporter {
             console::set_colors_enabled_stderr(on);
             console::set_colors_enabled(on);
         }
-        Reporter { mode, bar: None, failures: Vec::new(), cwd: std::env::current_dir().unwrap_or_default() }
+        Reporter {
+            mode,
+            output: Output::Failed,
+            markers: false,
+            tailer: None,
+            bar: None,
+            failures: Vec::new(),
+            cwd: std::env::current_dir().unwrap_or_default(),
+        }
+    }
+
+    /// What of the tasks' output to show (`--output`), and whether `grouped` output gets CI
+    /// group markers.
+    pub fn with_output(mut self, output: Output, markers: bool) -> Reporter {
+        self.output = output;
+        self.markers = markers;
+        self
+    }
+
+    fn printer(&self) -> output::Printer {
+        self.bar.as_ref().map_or(output::Printer::Stderr, bar::Bars::printer)
+    }
+
+    /// `grouped`: task `id`'s output whole, under a header (in CI markers; a failed one open).
+    fn group(&self, id: &str, failed: bool, log: &Path) {
+        let Some(text) = output::whole(log).filter(|t| !t.is_empty()) else { return };
+        let id = crate::diag::printable(id);
+        let block = if self.markers && !failed {
+            format!("::group::{id}\n{text}::endgroup::\n")
+        } else {
+            format!("==> {id} <==\n{text}")
+        };
+        self.printer().print(&block);
     }
 
     fn show_path(&self, p: &Path) -> String {
         shell_word(&p.strip_prefix(&self.cwd).unwrap_or(p).display().to_string())
     }
 
-    /// A failure as printed when it happens: the reason, the log path and the log's last lines.
+    /// A failure as printed when it happens: the reason, the log path and, with `--output
+    /// failed`, the output under it.
     fn failure_block(&self, id: &str, why: &str, log: Option<&Path>) -> String {
         // A reason of several lines (a refused generator output) stays under its task.
         let why = crate::diag::printable(why);
         let mut s = format!("failed   {id}: {}", why.replace('\n', "\n           "));
         if let Some(log) = log {
             s.push_str(&format!("\n         log: {}", self.show_path(log)));
-            for line in tail(log, 10) {
-                s.push_str("\n         | ");
-                s.push_str(&line);
+            if self.output == Output::Failed {
+                for line in output::whole(log).unwrap_or_default().lines() {
+                    s.push_str("\n         | ");
+                    s.push_str(line);
+                }
             }
         }
         s
     }
 
-    fn print(&self, text: &str) {
+    fn print(&mut self, text: &str) {
+        if let Some(t) = &mut self.tailer {
+            return t.text(text);
+        }
         match &self.bar {
             Some(b) => b.println(text),
             None => {
@@ -104,6 +149,9 @@ impl Reporter {
 
     /// The end-of-run summary, with the command that continues the run when anything is left.
     pub fn summary(&mut self, o: &Outcome, resume: Option<&str>) {
+        if let Some(t) = self.tailer.take() {
+            t.finish();
+        }
         if let Some(b) = self.bar.take() {
             b.finish();
         }
@@ -134,6 +182,12 @@ impl Reporter {
                 }
                 s.push('\n');
             }
+            // The first failure again, last: what a scrolled-away terminal still shows.
+            let first = &self.failures[0];
+            s.push_str(&format!("first failure: {}: {}\n", first.id, crate::diag::printable(&first.why)));
+            for line in first.log.as_deref().map(|l| tail(l, 5)).unwrap_or_default() {
+                s.push_str(&format!("  | {line}\n"));
+            }
         }
         if let Some(cmd) = resume.filter(|_| !o.complete()) {
             s.push_str(&format!("to continue: {cmd}\n"));
@@ -148,6 +202,7 @@ impl EventSink for Reporter {
         if let (Mode::Bar, Event::RunStarted { total, done }) = (self.mode, e) {
             self.bar = Some(bar::Bars::new(*total as u64, *done as u64));
         }
+        self.show_output(plan, e);
         if let Event::Explain { task, why } = e {
             self.print(&format!("why      {}: {why}", plan.task(*task).id));
         }
@@ -181,6 +236,33 @@ impl EventSink for Reporter {
             Mode::None => {}
         }
         Ok(())
+    }
+}
+
+impl Reporter {
+    /// `--output prefixed` and `grouped`: task output as tasks start and end.
+    fn show_output(&mut self, plan: &Plan, e: &Event) {
+        match (self.output, e) {
+            (Output::Prefixed, Event::RunStarted { .. }) => {
+                self.tailer = Some(output::Tailer::new(self.printer()))
+            }
+            (Output::Prefixed, Event::Started { task, log, .. }) => {
+                if let Some(t) = &mut self.tailer {
+                    t.follow(*task, &plan.task(*task).id, log);
+                }
+            }
+            (Output::Prefixed, Event::Retrying { task, .. } | Event::Finished { task, .. }) => {
+                if let Some(t) = &mut self.tailer {
+                    t.ended(*task);
+                }
+            }
+            (Output::Grouped, Event::Finished { task, status, log: Some(log), .. })
+                if matches!(status, Status::Succeeded | Status::Failed | Status::Interrupted) =>
+            {
+                self.group(&plan.task(*task).id, *status != Status::Succeeded, log);
+            }
+            _ => {}
+        }
     }
 }
 

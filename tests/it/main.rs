@@ -13,6 +13,7 @@ mod history;
 mod hostile;
 mod logs;
 mod order;
+mod output;
 mod prop;
 mod resume;
 mod run;
