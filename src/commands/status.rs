@@ -38,6 +38,18 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
             })
         })
         .collect();
+    let slowest = slowest(&state, 5);
+    let now = std::time::SystemTime::now();
+    let running: Vec<(&str, f64, Option<&str>)> = state
+        .tasks
+        .iter()
+        .filter(|(_, r)| r.status == Status::Running && holder.is_some())
+        .map(|(id, r)| {
+            let since = r.started_at.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok());
+            let secs = since.and_then(|t| now.duration_since(t).ok()).map_or(0.0, |d| d.as_secs_f64());
+            (id.as_str(), secs, r.host.as_deref())
+        })
+        .collect();
     let out = match args.format {
         ReportFormat::Json => {
             let doc = serde_json::json!({
@@ -54,6 +66,11 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 "finished_at": state.run.finished_at,
                 "elapsed_secs": running_secs(&state),
                 "outcome": state.run.outcome,
+                "slowest": slowest.iter().map(|(id, ms)| serde_json::json!({"id": id, "duration_ms": ms})).collect::<Vec<_>>(),
+                "running_tasks": running
+                    .iter()
+                    .map(|(id, secs, host)| serde_json::json!({"id": id, "elapsed_secs": secs, "host": host}))
+                    .collect::<Vec<_>>(),
             });
             let mut s = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
             s.push('\n');
@@ -82,6 +99,21 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 crate::report::fmt_duration(std::time::Duration::from_secs_f64(running_secs(&state))),
                 state.run.runs
             ));
+            if !running.is_empty() {
+                s.push_str("running now:\n");
+                for (id, secs, host) in &running {
+                    let on = host.map(|h| format!(" on {h}")).unwrap_or_default();
+                    let d = crate::report::fmt_duration(std::time::Duration::from_secs_f64(*secs));
+                    s.push_str(&format!("  {id}{on}, for {d}\n"));
+                }
+            }
+            if !slowest.is_empty() {
+                s.push_str("slowest tasks:\n");
+                for (id, ms) in &slowest {
+                    let d = crate::report::fmt_duration(std::time::Duration::from_millis(*ms));
+                    s.push_str(&format!("  {d:>8}  {id}\n"));
+                }
+            }
             if !failed.is_empty() {
                 s.push_str("failed tasks:\n");
                 for f in &failed {
@@ -103,6 +135,15 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
     // character of it reaches the terminal.
     write_stdout(crate::diag::printable(&out).as_bytes())?;
     Ok(code::OK)
+}
+
+/// The `n` tasks whose last attempt took longest, longest first (ties in state order).
+fn slowest(state: &crate::state::model::StateFile, n: usize) -> Vec<(&str, u64)> {
+    let mut timed: Vec<(&str, u64)> =
+        state.tasks.iter().filter_map(|(id, r)| Some((id.as_str(), r.duration_ms?))).collect();
+    timed.sort_by_key(|t| std::cmp::Reverse(t.1));
+    timed.truncate(n);
+    timed
 }
 
 /// Seconds spent running over all runs. A run that did not finish (killed) never added its own

@@ -64,3 +64,29 @@ fn clean_refuses_while_a_run_holds_the_state() {
     Test::in_dir(d).args(&["clean", "flow.yaml", "--keep", "0"]).code(0).run();
     assert_eq!(history(d).len(), 1);
 }
+
+#[test]
+fn status_shows_the_slowest_tasks_and_what_is_running_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        "tasks:\n  quick: {cmd: 'true'}\n  waits: {cmd: 'touch started; while [ ! -e go ]; do sleep 0.02; done'}\n",
+    );
+    let mut run = dagrun_std().current_dir(d).args(["run", "flow.yaml"]).spawn().unwrap();
+    wait_for_file(&d.join("started"));
+    let state = ".dagrun/flow/state.json";
+    let now =
+        Test::in_dir(d).args(&["status", state]).code(0).stdout_has("running now:\n  waits, for ").run();
+    assert!(!now.stdout.contains("  quick, for"), "{}", now.stdout);
+    let json = Test::in_dir(d).args(&["status", "--format", "json", state]).code(0).run().stdout;
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["running_tasks"][0]["id"], "waits");
+    std::fs::write(d.join("go"), "").unwrap();
+    assert!(wait_exit(&mut run, LIMIT).success());
+    let done = Test::in_dir(d).args(&["status", state]).code(0).stdout_has("slowest tasks:\n").run().stdout;
+    let slow: Vec<&str> = done.lines().skip_while(|l| *l != "slowest tasks:").skip(1).take(2).collect();
+    assert!(slow[0].ends_with("  waits") && slow[1].ends_with("  quick"), "{done}");
+    assert!(!done.contains("running now"), "{done}");
+}
