@@ -22,7 +22,7 @@ use std::path::{Component, Path, PathBuf};
 /// The directory a task's relative paths start from: its `workdir` (itself relative to the
 /// workflow's directory), else the workflow's directory.
 pub fn task_dir(plan: &Plan, i: u32) -> PathBuf {
-    let base = plan.source.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = crate::workflow::expand::dir_of(&plan.source.path);
     match &plan.task(i).workdir {
         Some(w) => base.join(w),
         None => base.to_path_buf(),

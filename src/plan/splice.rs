@@ -108,15 +108,10 @@ pub fn splice(plan: &mut Plan, generator: u32, output: &str) -> Result<Range<u32
 
     let ns = format!("{gid}/");
     let mut ex = Expander {
-        file: &file,
-        text: output,
-        format: Format::Yaml,
-        max_tasks: plan.max_tasks,
         existing: plan.len(),
         namespace: &ns,
-        dir: plan.source.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
         diags,
-        env_files: Default::default(),
+        ..Expander::new(&file, &plan.source.path, output, Format::Yaml, plan.max_tasks)
     };
     let head = Expanded::head(
         plan.name.clone(),

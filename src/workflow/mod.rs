@@ -92,17 +92,8 @@ fn parse_and_expand(
     if spec.tasks.is_empty() && partial.broken.is_empty() {
         diags.push(Diagnostic::new(file, "the workflow defines no tasks").field("tasks"));
     }
-    let mut ex = expand::Expander {
-        file,
-        text,
-        format,
-        max_tasks: opts.max_tasks,
-        existing: 0,
-        namespace: "",
-        dir: path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
-        diags,
-        env_files: Default::default(),
-    };
+    let mut ex =
+        expand::Expander { diags, ..expand::Expander::new(file, path, text, format, opts.max_tasks) };
     let params = ex.params(&spec.params, &overrides(&spec, opts), &name).map_err(LoadError::Usage)?;
     let expanded = ex.expand(&spec, name, params);
     Ok((expanded, ex.diags, partial.broken))

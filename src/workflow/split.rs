@@ -175,17 +175,8 @@ pub(super) fn expand(
     let (spec, layout) = prepare(text, piece_bytes).ok_or(Whole)?;
     let mut diags = Vec::new();
     let name = super::workflow_name(file, path, &spec, &mut diags);
-    let expander = |diags| Expander {
-        file,
-        text,
-        format: Format::Yaml,
-        max_tasks: opts.max_tasks,
-        existing: 0,
-        namespace: "",
-        dir: path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
-        diags,
-        env_files: Default::default(),
-    };
+    let expander =
+        |diags| Expander { diags, ..Expander::new(file, path, text, Format::Yaml, opts.max_tasks) };
     let mut ex = expander(diags);
     let params = ex.params(&spec.params, &super::overrides(&spec, opts), &name).map_err(|_| Whole)?;
     let jinja = template::environment(opts.max_tasks);

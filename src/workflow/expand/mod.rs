@@ -127,7 +127,34 @@ pub struct Expander<'a> {
 /// Env files read, by path and whether required (see `Expander::env_file`).
 pub type EnvFiles = HashMap<(PathBuf, bool), Result<Option<super::env_file::Vars>, String>>;
 
+/// The directory of the workflow file at `path`: where its relative paths are taken from.
+pub fn dir_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 impl<'a> Expander<'a> {
+    /// An expander of workflow text `text` (named `file` in messages) read from `path`, whose
+    /// tasks are the plan's first.
+    pub fn new(
+        file: &'a str,
+        path: &'a Path,
+        text: &'a str,
+        format: Format,
+        max_tasks: usize,
+    ) -> Expander<'a> {
+        Expander {
+            file,
+            text,
+            format,
+            max_tasks,
+            existing: 0,
+            namespace: "",
+            dir: dir_of(path),
+            diags: Vec::new(),
+            env_files: Default::default(),
+        }
+    }
+
     /// The variables of env file `path` (relative to the workflow's directory), read once;
     /// `None` for a missing file that is not required.
     fn env_file(&mut self, path: &str, required: bool) -> Result<Option<super::env_file::Vars>, String> {
