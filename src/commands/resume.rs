@@ -2,6 +2,7 @@
 //! will be skipped and what will run and why, then continue the same state file.
 
 use super::args::ResumeArgs;
+use super::run::open_trace;
 use super::run::{GRACE, drive, exit_code, mode, resume_command, select, unknown_task};
 use crate::error::{Error, Result, code};
 use crate::files::Why as FilesWhy;
@@ -135,7 +136,11 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     let forced = plan.with_descendants(&roots);
     let start = Start { selected, done, attempts, attach, files: Some(checker), forced, durations };
     let outcome = {
+        let mut trace = open_trace(&args.state, false);
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
+        if let Some(t) = &mut trace {
+            sinks.0.push(t);
+        }
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
     reporter.summary(&outcome, Some(&resume_command(&args.state)));

@@ -78,7 +78,11 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         Reporter::new(mode(args.progress)).with_output(args.show.output(), args.show.markers());
     let start = Start { files: Some(checker), forced, durations, ..Start::fresh(&plan, selected) };
     let outcome = {
+        let mut trace = open_trace(&state_path, true);
         let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
+        if let Some(t) = &mut trace {
+            sinks.0.push(t);
+        }
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
     if replacing && !kept {
@@ -94,6 +98,14 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 
 /// Before `run` replaces a state: says in one line when that run was unfinished (and how to
 /// have continued it). Whether there was a state to replace.
+/// The run's trace (`state.json.trace`), or none, said once, when it cannot be opened: the run
+/// does not depend on it.
+pub fn open_trace(state: &Path, fresh: bool) -> Option<crate::state::trace::Trace> {
+    crate::state::trace::Trace::open(state, fresh)
+        .map_err(|e| eprintln!("warning: {e:#}; the run goes on without a trace"))
+        .ok()
+}
+
 /// Reads the state this run replaces: whether there is one (saying so when it had unfinished
 /// tasks) and how long its tasks took, by task of `plan`.
 fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>) {

@@ -15,7 +15,14 @@ pub enum Event {
     /// The run begins: `total` tasks will be decided, `done` of them already were (resume).
     RunStarted { total: usize, done: usize },
     /// An attempt started; its output goes to `log`.
-    Started { task: u32, attempt: u32, log: PathBuf, host: Option<String>, at: SystemTime },
+    Started {
+        task: u32,
+        attempt: u32,
+        log: PathBuf,
+        host: Option<String>,
+        at: SystemTime,
+        queued: SystemTime,
+    },
     /// The attempt became the Slurm job `job` (submitted, or found again by `resume`).
     Submitted { task: u32, attempt: u32, job: String },
     /// An attempt failed and the task will be tried again after `delay`.

@@ -116,6 +116,8 @@ struct TaskRun {
     ran: bool,
     /// What its files were when it became ready, until an attempt takes it.
     check: Option<Box<Check>>,
+    /// When it last became ready to start (queued).
+    queued: Option<SystemTime>,
 }
 
 /// A Slurm job id for an attempt: (task, attempt, job).
@@ -302,6 +304,7 @@ impl<'p, 'c> Scheduler<'p, 'c> {
 
     fn queue(&mut self, i: u32) {
         let ready = self.order.ready(self.plan, i);
+        self.tasks[i as usize].queued = Some(SystemTime::now());
         self.queues[self.tasks[i as usize].exec].push(ready);
     }
 
@@ -455,9 +458,17 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         let stdout = t.generator.then(|| cfg.logs.join(format!("{file}.{attempt}.out")));
         let backend = &self.backends[tr.exec];
         let host = backend.host_name(at);
+        let (now, queued) = (SystemTime::now(), tr.queued.take());
         sink.event(
             plan,
-            &Event::Started { task: i, attempt, log: log.clone(), host, at: SystemTime::now() },
+            &Event::Started {
+                task: i,
+                attempt,
+                log: log.clone(),
+                host,
+                at: now,
+                queued: queued.unwrap_or(now),
+            },
         )?;
         tr.running = Some(Running {
             started: Instant::now(),

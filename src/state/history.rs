@@ -69,9 +69,13 @@ pub fn keep(state: &Path) -> Result<Option<Entry>> {
             .with_context(|| format!("cannot move `{}` to `{}`", from.display(), to.display()))
     };
     move_to(state, &kept)?;
-    let journal = store::journal_path(state);
-    if journal.exists() {
-        move_to(&journal, &store::journal_path(&kept))?;
+    for (from, to) in [
+        (store::journal_path(state), store::journal_path(&kept)),
+        (super::trace::trace_path(state), super::trace::trace_path(&kept)),
+    ] {
+        if from.exists() {
+            move_to(&from, &to)?;
+        }
     }
     let logs = logs_dir(state);
     if let Some(logs_name) = logs.file_name().filter(|_| logs.is_dir()) {

@@ -6,3 +6,4 @@ pub mod model;
 pub mod recorder;
 pub mod resume;
 pub mod store;
+pub mod trace;

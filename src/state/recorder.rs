@@ -147,7 +147,7 @@ impl Recorder {
             Event::RunStarted { .. } | Event::HostDown { .. } | Event::Stopping { .. } => {}
             Event::Explain { .. } => {}
             Event::UpToDate { task, fingerprint } => self.up_to_date(plan, *task, fingerprint.as_deref())?,
-            Event::Started { task, attempt, log, host, at } => {
+            Event::Started { task, attempt, log, host, at, .. } => {
                 // Until it succeeds again, its outputs may be half made: not up to date.
                 if let Some(w) = self.files.as_mut().filter(|_| !plan.task(*task).outputs().is_empty()) {
                     w.append(&crate::files::Checker::started(plan, *task))?;

@@ -25,4 +25,5 @@ mod ssh_harness;
 mod sshd;
 mod state;
 mod test_script;
+mod trace;
 mod validate;
