@@ -6,7 +6,7 @@
 //! memory. After the task's main process exits, whatever it left running in its group is killed.
 
 use super::{Attempt, Cancel, CancelRx};
-use crate::exec::AttemptEnd;
+use crate::exec::{AttemptEnd, Usage};
 use crate::task::Command;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -16,17 +16,20 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::process::Child;
 
-pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
+/// Runs attempt `a`; how it ended, and what its processes used when it exited on its own.
+pub async fn run(a: &Attempt, mut cancel: CancelRx) -> (AttemptEnd, Option<Usage>) {
     if *cancel.borrow() != Cancel::None {
-        return AttemptEnd::Cancelled;
+        return (AttemptEnd::Cancelled, None);
     }
     let (mut child, via) = match spawn(a) {
         Ok(c) => c,
-        Err(end) => return end,
+        Err(end) => return (end, None),
     };
     let Some(pid) = child.id() else {
-        return AttemptEnd::NotStarted("the process exited before it could be tracked".into());
+        return (AttemptEnd::NotStarted("the process exited before it could be tracked".into()), None);
     };
+    let watch = exit_watch(pid as i32);
+    let mut usage = None;
     let pgid = Pid::from_raw(pid as i32);
     // Kills the group when this attempt ends, and also when it is dropped half-way (the run
     // stopped on an error, dagrun panicked): no task process outlives its attempt.
@@ -37,9 +40,12 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
     let end = tokio::select! {
         // An exit that is there to be seen wins over a timer that ran out meanwhile.
         biased;
-        status = child.wait() => match status {
-            Ok(s) => ended(s, via, &a.log),
-            Err(e) => AttemptEnd::NotStarted(format!("cannot wait for the process: {e}")),
+        (status, used) = wait_with_usage(&mut child, watch.as_ref(), pid as i32) => {
+            usage = used;
+            match status {
+                Ok(s) => ended(s, via, &a.log),
+                Err(e) => AttemptEnd::NotStarted(format!("cannot wait for the process: {e}")),
+            }
         },
         _ = &mut timeout => match child.try_wait() {
             // It exited before dagrun saw the time run out (dagrun was stopped, Ctrl-Z, while
@@ -56,7 +62,65 @@ pub async fn run(a: &Attempt, mut cancel: CancelRx) -> AttemptEnd {
         }
     };
     // Leftovers of the task (background jobs) die with it, as `_group` is dropped.
-    end
+    (end, usage)
+}
+
+/// A descriptor that becomes readable when process `pid` has exited (a pidfd), where the
+/// kernel has them (Linux 5.3 and later).
+fn exit_watch(pid: i32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor, or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same until it is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }.ok()
+}
+
+/// Waits for the child to exit and reaps it; with a pidfd, first reads what it used, while
+/// it is still a zombie the kernel keeps the accounting of.
+async fn wait_with_usage(
+    child: &mut Child,
+    watch: Option<&tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+    pid: i32,
+) -> (std::io::Result<ExitStatus>, Option<Usage>) {
+    let mut usage = None;
+    if let Some(w) = watch {
+        if w.readable().await.is_ok() {
+            usage = usage_of_exited(pid);
+        }
+    }
+    (child.wait().await, usage)
+}
+
+/// What exited, unreaped process `pid` used (its own and its waited-for children's), without
+/// reaping it: `waitid` with `WNOWAIT` fills in the rusage the C library's wrapper leaves out.
+fn usage_of_exited(pid: i32) -> Option<Usage> {
+    use nix::libc;
+    // SAFETY: plain C structs, for which all zeroes is a valid value.
+    let (mut info, mut ru): (libc::siginfo_t, libc::rusage) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
+    // SAFETY: the kernel writes into the two structs, which live across the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            libc::P_PID,
+            pid,
+            &mut info as *mut libc::siginfo_t,
+            flags,
+            &mut ru as *mut libc::rusage,
+        )
+    };
+    // SAFETY: `si_pid` reads the field the kernel filled in (0: the process has not exited).
+    if r != 0 || unsafe { info.si_pid() } != pid {
+        return None;
+    }
+    let ms = |t: libc::timeval| (t.tv_sec.max(0) as u64) * 1000 + (t.tv_usec.max(0) as u64) / 1000;
+    Some(Usage { max_rss_kib: ru.ru_maxrss.max(0) as u64, user_ms: ms(ru.ru_utime), sys_ms: ms(ru.ru_stime) })
 }
 
 struct KillGroupOnDrop(Pid);

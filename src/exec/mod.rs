@@ -96,6 +96,16 @@ pub(crate) fn no_follow(
     })
 }
 
+/// What an attempt's processes used, from the kernel's accounting when the attempt's main
+/// process ended (its own and that of the children it waited for): local attempts only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Peak resident memory of the largest process, in KiB.
+    pub max_rss_kib: u64,
+    pub user_ms: u64,
+    pub sys_ms: u64,
+}
+
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptEnd {

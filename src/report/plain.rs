@@ -59,7 +59,9 @@ pub fn line(plan: &Plan, e: &Event) -> Option<String> {
         }
         Event::UpToDate { task, .. } => format!("ok       {}: up to date", plan.task(*task).id),
         // Printed by the reporter in every mode.
-        Event::RunFinished(_) | Event::HostDown { .. } | Event::Explain { .. } => return None,
+        Event::RunFinished(_) | Event::HostDown { .. } | Event::Explain { .. } | Event::Used { .. } => {
+            return None;
+        }
     })
 }
 

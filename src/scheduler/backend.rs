@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 /// What an attempt that ended reports, to `JoinSet::join_next`.
-pub(super) type Ended = (u32, AttemptEnd);
+pub(super) type Ended = (u32, AttemptEnd, Option<exec::Usage>);
 
 pub(super) enum Backend {
     /// `free` slots of this machine.
@@ -123,14 +123,19 @@ impl Backend {
                 let told = move |job| {
                     let _ = tx.send((task, number, job));
                 };
-                set.spawn(async move { (task, exec::slurm::run(&a, &s, slots, attach, told, cancel).await) });
+                set.spawn(async move {
+                    (task, exec::slurm::run(&a, &s, slots, attach, told, cancel).await, None)
+                });
             }
             (Backend::Ssh { pool: Some(pool), .. }, Some(p)) => {
                 let m = pool.master(p);
-                set.spawn(async move { (task, exec::ssh::run(&a, &m, cancel).await) });
+                set.spawn(async move { (task, exec::ssh::run(&a, &m, cancel).await, None) });
             }
             _ => {
-                set.spawn(async move { (task, exec::local::run(&a, cancel).await) });
+                set.spawn(async move {
+                    let (end, usage) = exec::local::run(&a, cancel).await;
+                    (task, end, usage)
+                });
             }
         }
     }

@@ -25,6 +25,8 @@ pub enum Event {
     },
     /// The attempt became the Slurm job `job` (submitted, or found again by `resume`).
     Submitted { task: u32, attempt: u32, job: String },
+    /// What an attempt's processes used (local attempts), just before how it ended is told.
+    Used { task: u32, attempt: u32, usage: crate::exec::Usage },
     /// An attempt failed and the task will be tried again after `delay`.
     Retrying { task: u32, attempt: u32, end: AttemptEnd, delay: Duration },
     /// The task reached its final status for this run.

@@ -128,7 +128,7 @@ enum Wake {
     /// A Slurm job was submitted for an attempt.
     Submitted(u32, u32, String),
     /// An attempt ended.
-    Ended(u32, AttemptEnd),
+    Ended(u32, AttemptEnd, Option<exec::Usage>),
     /// A task's retry delay is over.
     RetryDue(u32),
     /// SIGINT (2), SIGTERM or SIGHUP (15).
@@ -159,7 +159,12 @@ pub async fn run(
             Wake::Submitted(i, attempt, job) => {
                 sink.event(s.plan, &Event::Submitted { task: i, attempt, job })?
             }
-            Wake::Ended(i, end) => s.on_end(i, end, sink)?,
+            Wake::Ended(i, end, usage) => {
+                if let (Some(usage), Some(r)) = (usage, &s.tasks[i as usize].running) {
+                    sink.event(s.plan, &Event::Used { task: i, attempt: r.attempt, usage })?;
+                }
+                s.on_end(i, end, sink)?
+            }
             Wake::RetryDue(i) => {
                 s.tasks[i as usize].awaiting_retry = false;
                 s.queue(i);
@@ -513,8 +518,8 @@ impl<'p, 'c> Scheduler<'p, 'c> {
         Ok(tokio::select! {
             Some((i, attempt, job)) = self.submitted.1.recv() => Wake::Submitted(i, attempt, job),
             Some(joined) = self.attempts.join_next() => {
-                let (i, end) = joined?;
-                Wake::Ended(i, end)
+                let (i, end, usage) = joined?;
+                Wake::Ended(i, end, usage)
             }
             Some(joined) = self.retry_timers.join_next(), if !stopping => Wake::RetryDue(joined?),
             sig = signals.recv() => Wake::Signal(sig),

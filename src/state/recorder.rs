@@ -145,7 +145,7 @@ impl Recorder {
     fn apply(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
             Event::RunStarted { .. } | Event::HostDown { .. } | Event::Stopping { .. } => {}
-            Event::Explain { .. } => {}
+            Event::Explain { .. } | Event::Used { .. } => {}
             Event::UpToDate { task, fingerprint } => self.up_to_date(plan, *task, fingerprint.as_deref())?,
             Event::Started { task, attempt, log, host, at, .. } => {
                 // Until it succeeds again, its outputs may be half made: not up to date.

@@ -5,7 +5,10 @@
 //!
 //! A line: `task`, `attempt`, `host` (remote executors), `job` (Slurm), `queued_at` (when the
 //! task was ready to start), `started_at`, `ended_at`, `duration_ms`, `status` (`succeeded`,
-//! `failed`, `retried`, `interrupted`), and how it ended: `exit_code`, or `signal`, or `reason`.
+//! `failed`, `retried`, `interrupted`), how it ended: `exit_code`, or `signal`, or `reason`;
+//! and for a local attempt that ended on its own what its processes used, as the kernel counted
+//! it when the main process exited: `max_rss_kib` (the largest process's peak), `user_ms`,
+//! `sys_ms` (with the children it waited for).
 
 use crate::exec::AttemptEnd;
 use crate::plan::Plan;
@@ -27,6 +30,7 @@ struct Running {
     started: SystemTime,
     host: Option<String>,
     job: Option<String>,
+    usage: Option<crate::exec::Usage>,
 }
 
 pub struct Trace {
@@ -72,6 +76,11 @@ impl Trace {
         if let Some(j) = r.job {
             m.insert("job".into(), j.into());
         }
+        if let Some(u) = r.usage {
+            m.insert("max_rss_kib".into(), u.max_rss_kib.into());
+            m.insert("user_ms".into(), u.user_ms.into());
+            m.insert("sys_ms".into(), u.sys_ms.into());
+        }
         match end {
             AttemptEnd::Exited(c) => m.insert("exit_code".into(), (*c).into()),
             AttemptEnd::Signaled(s) => m.insert("signal".into(), (*s).into()),
@@ -93,8 +102,15 @@ impl EventSink for Trace {
     fn event(&mut self, plan: &Plan, e: &Event) -> Result<()> {
         match e {
             Event::Started { task, host, at, queued, .. } => {
-                self.running
-                    .insert(*task, Running { queued: *queued, started: *at, host: host.clone(), job: None });
+                self.running.insert(
+                    *task,
+                    Running { queued: *queued, started: *at, host: host.clone(), job: None, usage: None },
+                );
+            }
+            Event::Used { task, usage, .. } => {
+                if let Some(r) = self.running.get_mut(task) {
+                    r.usage = Some(*usage);
+                }
             }
             Event::Submitted { task, job, .. } => {
                 if let Some(r) = self.running.get_mut(task) {

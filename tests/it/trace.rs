@@ -76,3 +76,19 @@ fn a_kill_9_leaves_whole_lines_up_to_the_last_finished_attempt() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!((got[0]["task"].as_str(), got[0]["status"].as_str()), (Some("first"), Some("succeeded")));
 }
+
+#[test]
+fn a_local_attempt_says_what_its_processes_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        "tasks:\n  big: {cmd: 'python3 -c \"x = bytearray(80_000_000); x[::4096] = b\\\"1\\\" * len(x[::4096])\"'}\n",
+    );
+    Test::in_dir(d).args(&["run", "flow.yaml"]).code(0).run();
+    let got = lines(&d.join(".dagrun/flow/state.json.trace"));
+    let rss = got[0]["max_rss_kib"].as_u64().unwrap();
+    assert!(rss >= 80_000, "{}", got[0]);
+    assert!(got[0]["user_ms"].is_u64() && got[0]["sys_ms"].is_u64(), "{}", got[0]);
+}
