@@ -439,7 +439,14 @@ def section_state(ctx):
     resume = Cmd("dagrun resume --dry-run (1M done)", [d, "resume", "--dry-run", str(state)], nothing_to_do)
     parse = Cmd("python3 json.load of the state", [sys.executable, "-c",
                                                    f"import json; json.load(open({str(state)!r}))"])
+    # The trace cannot be opened where a directory stands in its place: that run goes without.
+    untraced = ctx.tmp / "untraced" / "state.json"
+    (ctx.tmp / "untraced" / "state.json.trace").mkdir(parents=True)
     return [
+        Case(f"trace of {n} tasks", run(ctx.tmp / "traced" / "state.json", "with its trace"),
+             run(untraced, "without a trace"), max_ratio=1.05,
+             note="the same run writing a trace line per attempt (and reading each local attempt's "
+                  "rusage) vs. one whose trace is refused (a directory in its place)"),
         Case(f"record {n} tasks", run(ctx.tmp / "rec" / "state.json", "state on disk"),
              run(throwaway / "state.json", "state in /dev/shm"), max_ratio=1.1,
              note="the same run recording its state to disk vs. to a throwaway tmpfs path"),

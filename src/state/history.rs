@@ -73,7 +73,8 @@ pub fn keep(state: &Path) -> Result<Option<Entry>> {
         (store::journal_path(state), store::journal_path(&kept)),
         (super::trace::trace_path(state), super::trace::trace_path(&kept)),
     ] {
-        if from.exists() {
+        // Only files of dagrun's own: anything else in their place stays where it is.
+        if std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
             move_to(&from, &to)?;
         }
     }
