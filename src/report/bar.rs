@@ -46,9 +46,13 @@ impl Bars {
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let (multi, overall, view, stop) = (multi.clone(), overall.clone(), view.clone(), stop.clone());
-            std::thread::spawn(move || tick(multi, overall, view, stop))
+            // Without a thread (a process limit) the task lines are not redrawn; the bar still is.
+            std::thread::Builder::new()
+                .name("bars".into())
+                .spawn(move || tick(multi, overall, view, stop))
+                .ok()
         };
-        Bars { multi, overall, view, stop, ticker: Some(ticker) }
+        Bars { multi, overall, view, stop, ticker }
     }
 
     /// Where task output goes: above the bars.
