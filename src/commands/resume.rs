@@ -2,7 +2,6 @@
 //! will be skipped and what will run and why, then continue the same state file.
 
 use super::args::ResumeArgs;
-use super::run::open_trace;
 use super::run::{GRACE, drive, exit_code, mode, resume_command, select, unknown_task};
 use crate::error::{Error, Result, code};
 use crate::files::Why as FilesWhy;
@@ -18,6 +17,7 @@ use crate::state::model::StateFile;
 use crate::state::recorder::Recorder;
 use crate::state::resume::{Reconciled, Why, into_records, restore};
 use crate::state::store::{self, Lock};
+use crate::state::trace::Trace;
 use crate::workflow::LoadOptions;
 use crate::workflow::load::Format;
 use std::collections::HashMap;
@@ -70,11 +70,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
         );
     }
     print_plan(&plan, &rec, &selected);
-    let run_dir = match args.state.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let run_dir = run_dir.canonicalize().unwrap_or(run_dir);
+    let run_dir = crate::state::history::run_dir(&args.state);
+    let run_dir = run_dir.canonicalize().unwrap_or_else(|_| run_dir.to_path_buf());
     let attach = jobs_to_follow(&plan, &prior, &run_dir, &hashes, &rec, args.dry_run);
     if args.dry_run {
         super::files::print_dry_run(&plan, &selected, &whys(&rec, &selected), args.format)?;
@@ -136,11 +133,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8> {
     let forced = plan.with_descendants(&roots);
     let start = Start { selected, done, attempts, attach, files: Some(checker), forced, durations };
     let outcome = {
-        let mut trace = open_trace(&args.state, false);
-        let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
-        if let Some(t) = &mut trace {
-            sinks.0.push(t);
-        }
+        let mut trace = Trace::open(&args.state, false);
+        let mut sinks = Tee(vec![&mut recorder, &mut reporter, &mut trace]);
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
     reporter.summary(&outcome, Some(&resume_command(&args.state)));

@@ -14,6 +14,7 @@ use crate::scheduler::{self, RunConfig, Start};
 use crate::state::model::{FORMAT_VERSION, RunRecord, StateFile, TaskRecord, WorkflowRecord};
 use crate::state::recorder::Recorder;
 use crate::state::store::Lock;
+use crate::state::trace::Trace;
 use crate::workflow::load::Format;
 use anyhow::Context;
 use std::collections::HashMap;
@@ -49,13 +50,13 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         },
     );
     let (replacing, opened) = earlier.unzip();
-    let (replacing, durations) = replacing.flatten().unwrap_or_else(|| (true, HashMap::new()));
+    let replaced = replacing.flatten().unwrap_or(Replaced { there: true, ..Replaced::default() });
     let (checker, fingerprints) =
         opened.ok_or_else(|| Error::Other(anyhow::anyhow!("reading the fingerprints failed")))??;
     let (state, hashes) = made?;
     // The state replaced, with its logs, goes into the history; where it cannot, it is
     // overwritten as it was before there was a history, and its leftover logs removed at the end.
-    let kept = match crate::state::history::keep(&state_path) {
+    let kept = match crate::state::history::keep(&state_path, replaced.started_at.as_deref()) {
         Ok(kept) => kept.is_some(),
         Err(e) => {
             eprintln!("warning: the previous run is not kept in the history: {e:#}");
@@ -76,16 +77,18 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     };
     let mut reporter =
         Reporter::new(mode(args.progress)).with_output(args.show.output(), args.show.markers());
-    let start = Start { files: Some(checker), forced, durations, ..Start::fresh(&plan, selected) };
+    let start = Start {
+        files: Some(checker),
+        forced,
+        durations: replaced.durations,
+        ..Start::fresh(&plan, selected)
+    };
     let outcome = {
-        let mut trace = open_trace(&state_path, true);
-        let mut sinks = Tee(vec![&mut recorder, &mut reporter]);
-        if let Some(t) = &mut trace {
-            sinks.0.push(t);
-        }
+        let mut trace = Trace::open(&state_path, true);
+        let mut sinks = Tee(vec![&mut recorder, &mut reporter, &mut trace]);
         drive(&mut plan, &cfg, start, &mut sinks)?
     };
-    if replacing && !kept {
+    if replaced.there && !kept {
         remove_replaced_logs(&logs, recorder.state());
     }
     reporter.summary(&outcome, Some(&resume_command(&state_path)));
@@ -98,19 +101,21 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 
 /// Before `run` replaces a state: says in one line when that run was unfinished (and how to
 /// have continued it). Whether there was a state to replace.
-/// The run's trace (`state.json.trace`), or none, said once, when it cannot be opened: the run
-/// does not depend on it.
-pub fn open_trace(state: &Path, fresh: bool) -> Option<crate::state::trace::Trace> {
-    crate::state::trace::Trace::open(state, fresh)
-        .map_err(|e| eprintln!("warning: {e:#}; the run goes on without a trace"))
-        .ok()
+/// What `run` learns of the state it replaces.
+#[derive(Default)]
+struct Replaced {
+    /// There is one.
+    there: bool,
+    /// How long its tasks took, by task of the plan.
+    durations: HashMap<u32, u64>,
+    /// When it started: its name in the history.
+    started_at: Option<String>,
 }
 
-/// Reads the state this run replaces: whether there is one (saying so when it had unfinished
-/// tasks) and how long its tasks took, by task of `plan`.
-fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>) {
+/// Reads the state this run replaces, in brief, saying so when it had unfinished tasks.
+fn replace_previous(state_path: &Path, plan: &Plan) -> Replaced {
     let Some(previous) = crate::state::store::summary(state_path) else {
-        return (state_path.exists(), HashMap::new());
+        return Replaced { there: state_path.exists(), ..Replaced::default() };
     };
     let unfinished = previous.unfinished;
     if unfinished > 0 {
@@ -122,7 +127,7 @@ fn replace_previous(state_path: &Path, plan: &Plan) -> (bool, HashMap<u32, u64>)
         );
     }
     let durations = durations_of(plan, previous.durations.iter().map(|(id, ms)| (id.as_str(), Some(*ms))));
-    (true, durations)
+    Replaced { there: true, durations, started_at: previous.started_at }
 }
 
 /// After a run that replaced another: removes the attempt files (`*.N.log`, `*.N.out`) of the
@@ -234,21 +239,18 @@ pub fn default_state_path(workflow: &Path, name: &str) -> PathBuf {
 /// other's logs. `.logs.owner` in the run directory names the state file that owns `logs/`
 /// (the first to use it).
 pub fn prepare_run_dir(state: &Path) -> Result<(PathBuf, PathBuf)> {
-    let dir = match state.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::state::history::run_dir(state);
     let name = state.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let shared = dir.join("logs");
-    make_dir(&shared)?;
-    let logs = if owns(&dir, &name) { shared } else { dir.join(format!("{name}.logs")) };
+    make_dir(&dir.join("logs"))?;
+    claim_logs(dir, &name);
+    let logs = crate::state::history::logs_dir(state);
     make_dir(&logs)?;
     let canonical = |p: &Path| {
         p.canonicalize()
             .with_context(|| format!("cannot resolve the run directory `{}`", p.display()))
             .map_err(Error::State)
     };
-    Ok((canonical(&dir)?, canonical(&logs)?))
+    Ok((canonical(dir)?, canonical(&logs)?))
 }
 
 fn make_dir(logs: &Path) -> Result<()> {
@@ -265,24 +267,13 @@ fn make_dir(logs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether the state file `name` owns the run directory `dir`'s `logs/`, claiming it if
-/// nobody does.
-fn owns(dir: &Path, name: &str) -> bool {
+/// Claims the run directory `dir`'s `logs/` for the state file `name` if nobody has
+/// (`.logs.owner`); who owns it decides `state::history::logs_dir`.
+fn claim_logs(dir: &Path, name: &str) {
     use std::io::Write;
     let owner = dir.join(".logs.owner");
-    let claimed = crate::exec::no_follow(std::fs::OpenOptions::new().write(true).create_new(true), &owner)
+    let _ = crate::exec::no_follow(std::fs::OpenOptions::new().write(true).create_new(true), &owner)
         .and_then(|mut f| writeln!(f, "{name}"));
-    if claimed.is_ok() {
-        return true;
-    }
-    // Claimed already (by us in an earlier run, or by another state); anything unreadable
-    // there counts as ours, as before owners were recorded.
-    match std::fs::symlink_metadata(&owner) {
-        Ok(m) if m.is_file() && m.len() < 4096 => {
-            std::fs::read_to_string(&owner).map_or(true, |o| o.trim_end_matches('\n') == name)
-        }
-        _ => true,
-    }
 }
 
 /// `--force` (every task) or `--from` (the named tasks and their descendants): the tasks that

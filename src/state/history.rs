@@ -18,19 +18,23 @@ pub struct Entry {
 
 /// The directory of the state at `state`: where its logs and history are.
 pub fn run_dir(state: &Path) -> &Path {
-    state.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    crate::workflow::expand::dir_of(state)
 }
 
 /// The logs directory of the state at `state`, as `run` chose it: `logs/` unless another state
 /// file in the same directory owns that (`.logs.owner`), then `<name>.logs/`.
+/// Anything unreadable in `.logs.owner` counts as this state's, as before owners were recorded.
 pub fn logs_dir(state: &Path) -> PathBuf {
     let dir = run_dir(state);
     let name = state.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let owner = std::fs::read_to_string(dir.join(".logs.owner")).ok();
-    match owner {
-        Some(o) if o.trim_end_matches('\n') != name => dir.join(format!("{name}.logs")),
-        _ => dir.join("logs"),
-    }
+    let owner = dir.join(".logs.owner");
+    let other = match std::fs::symlink_metadata(&owner) {
+        Ok(m) if m.is_file() && m.len() < 4096 => {
+            std::fs::read_to_string(&owner).is_ok_and(|o| o.trim_end_matches('\n') != name)
+        }
+        _ => false,
+    };
+    if other { dir.join(format!("{name}.logs")) } else { dir.join("logs") }
 }
 
 /// Where the past runs of the state at `state` are kept.
@@ -43,13 +47,15 @@ pub fn history_dir(state: &Path) -> PathBuf {
     }
 }
 
-/// Moves the state at `state` (with its journal) and its logs into a new history entry; `None`
-/// when there is no state there. Called with the state's lock held.
-pub fn keep(state: &Path) -> Result<Option<Entry>> {
+/// Moves the state at `state` (with its journal and trace) and its logs into a new history
+/// entry named after `started`, when that run started (read by the caller, which has the
+/// state in brief already; without it, the file's time); `None` when there is no state there.
+/// Called with the state's lock held.
+pub fn keep(state: &Path, started: Option<&str>) -> Result<Option<Entry>> {
     if !state.exists() {
         return Ok(None);
     }
-    let started = store::summary(state).and_then(|s| s.started_at).unwrap_or_else(|| {
+    let started = started.map(str::to_owned).unwrap_or_else(|| {
         let t = std::fs::metadata(state).and_then(|m| m.modified()).unwrap_or(std::time::SystemTime::now());
         super::model::timestamp(t)
     });
@@ -71,7 +77,7 @@ pub fn keep(state: &Path) -> Result<Option<Entry>> {
     move_to(state, &kept)?;
     for (from, to) in [
         (store::journal_path(state), store::journal_path(&kept)),
-        (super::trace::trace_path(state), super::trace::trace_path(&kept)),
+        (store::trace_path(state), store::trace_path(&kept)),
     ] {
         // Only files of dagrun's own: anything else in their place stays where it is.
         if std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {

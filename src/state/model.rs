@@ -116,15 +116,21 @@ pub struct TaskRecord {
     pub up_to_date: bool,
 }
 
+/// Whether a task recorded with `status`, `skip` and `reason` was skipped as not needed (see
+/// `TaskRecord::not_needed`).
+pub fn not_needed(status: Status, skip: Option<SkipReason>, reason: Option<&str>) -> bool {
+    status == Status::Skipped
+        && match skip {
+            Some(s) => s == SkipReason::ConditionNotMet,
+            None => reason == Some(CONDITION_NOT_MET),
+        }
+}
+
 impl TaskRecord {
     /// Skipped as not needed: its `when` condition did not hold with nothing failed. (A state
     /// written before `skip` was recorded says so only in `reason`.)
     pub fn not_needed(&self) -> bool {
-        self.status == Status::Skipped
-            && match self.skip {
-                Some(s) => s == SkipReason::ConditionNotMet,
-                None => self.reason.as_deref() == Some(CONDITION_NOT_MET),
-            }
+        not_needed(self.status, self.skip, self.reason.as_deref())
     }
 
     pub fn pending(hash: Option<String>) -> TaskRecord {

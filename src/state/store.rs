@@ -20,6 +20,11 @@ pub fn journal_path(state: &Path) -> PathBuf {
     with_suffix(state, ".journal")
 }
 
+/// The trace beside the state (`state.json.trace`, see `state::trace`).
+pub fn trace_path(state: &Path) -> PathBuf {
+    with_suffix(state, ".trace")
+}
+
 pub fn lock_path(state: &Path) -> PathBuf {
     with_suffix(state, ".lock")
 }
@@ -138,7 +143,7 @@ pub fn summary(path: &Path) -> Option<Summary> {
         #[serde(default)]
         duration_ms: Option<u64>,
     }
-    #[derive(Deserialize)]
+    #[derive(Deserialize, Default)]
     struct Run {
         #[serde(default)]
         epoch: u64,
@@ -160,13 +165,7 @@ pub fn summary(path: &Path) -> Option<Summary> {
     }
     check(path).ok()?;
     let snap: Snapshot = serde_json::from_slice(&read_regular(path).ok()??).ok()?;
-    let run = snap.run.unwrap_or(Run {
-        epoch: 0,
-        started_at: None,
-        finished_at: None,
-        outcome: None,
-        elapsed_secs: 0.0,
-    });
+    let run = snap.run.unwrap_or_default();
     let epoch = run.epoch;
     let mut tasks = snap.tasks;
     if let Ok(Some(journal)) = read_regular(&journal_path(path)) {
@@ -182,18 +181,14 @@ pub fn summary(path: &Path) -> Option<Summary> {
             }
         }
     }
-    use crate::model::{SkipReason, Status};
-    let not_needed = |b: &Brief| {
-        b.status == Some(Status::Skipped)
-            && match b.skip {
-                Some(s) => s == SkipReason::ConditionNotMet,
-                None => b.reason.as_deref() == Some(super::model::CONDITION_NOT_MET),
-            }
-    };
-    let unfinished = tasks.values().filter(|b| b.status != Some(Status::Succeeded) && !not_needed(b)).count();
+    use crate::model::Status;
     let mut counts = std::collections::BTreeMap::new();
+    let mut unfinished = 0;
     for b in tasks.values() {
-        *counts.entry(b.status.unwrap_or(Status::Pending).as_str()).or_default() += 1;
+        let status = b.status.unwrap_or(Status::Pending);
+        *counts.entry(status.as_str()).or_default() += 1;
+        let not_needed = super::model::not_needed(status, b.skip, b.reason.as_deref());
+        unfinished += usize::from(status != Status::Succeeded && !not_needed);
     }
     let durations = tasks.into_iter().filter_map(|(id, b)| Some((id, b.duration_ms?))).collect();
     Some(Summary {

@@ -13,17 +13,11 @@
 use crate::exec::AttemptEnd;
 use crate::plan::Plan;
 use crate::scheduler::event::{Event, EventSink};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
-
-pub fn trace_path(state: &Path) -> PathBuf {
-    let mut s = state.as_os_str().to_owned();
-    s.push(".trace");
-    PathBuf::from(s)
-}
 
 struct Running {
     queued: SystemTime,
@@ -34,16 +28,16 @@ struct Running {
 }
 
 pub struct Trace {
-    file: std::fs::File,
+    /// None once the trace could not be opened or written (said once): nothing relies on it,
+    /// so the run goes on without.
+    file: Option<std::fs::File>,
     running: HashMap<u32, Running>,
-    /// A write failed (said once): the run goes on without a trace, which nothing relies on.
-    broken: bool,
 }
 
 impl Trace {
     /// Opens the trace of the state at `state`: emptied for a new run, appended to otherwise.
-    pub fn open(state: &Path, fresh: bool) -> Result<Trace> {
-        let path = trace_path(state);
+    pub fn open(state: &Path, fresh: bool) -> Trace {
+        let path = super::store::trace_path(state);
         let mut opts = std::fs::OpenOptions::new();
         opts.create(true);
         if fresh {
@@ -52,12 +46,19 @@ impl Trace {
             opts.append(true);
         }
         let file = crate::exec::no_follow(&mut opts, &path)
-            .with_context(|| format!("cannot open the trace `{}`", path.display()))?;
-        Ok(Trace { file, running: HashMap::new(), broken: false })
+            .map_err(|e| {
+                eprintln!(
+                    "warning: cannot open the trace `{}`: {e}; the run goes on without it",
+                    path.display()
+                )
+            })
+            .ok();
+        Trace { file, running: HashMap::new() }
     }
 
     fn line(&mut self, plan: &Plan, task: u32, attempt: u32, status: &str, end: &AttemptEnd) -> Result<()> {
-        let Some(r) = self.running.remove(&task).filter(|_| !self.broken) else { return Ok(()) };
+        let Some(r) = self.running.remove(&task) else { return Ok(()) };
+        let Some(file) = &mut self.file else { return Ok(()) };
         let ended = SystemTime::now();
         let ts = crate::state::model::timestamp;
         let mut doc = serde_json::json!({
@@ -89,10 +90,9 @@ impl Trace {
         let mut text = serde_json::to_vec(&doc)?;
         text.push(b'\n');
         // One write per line: after a crash the trace ends with a whole line.
-        if let Err(e) = self.file.write_all(&text) {
-            if !std::mem::replace(&mut self.broken, true) {
-                eprintln!("warning: cannot write the trace: {e}; the run goes on without it");
-            }
+        if let Err(e) = file.write_all(&text) {
+            eprintln!("warning: cannot write the trace: {e}; the run goes on without it");
+            self.file = None;
         }
         Ok(())
     }
@@ -100,6 +100,9 @@ impl Trace {
 
 impl EventSink for Trace {
     fn event(&mut self, plan: &Plan, e: &Event) -> Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
         match e {
             Event::Started { task, host, at, queued, .. } => {
                 self.running.insert(

@@ -127,7 +127,8 @@ pub struct Expander<'a> {
 /// Env files read, by path and whether required (see `Expander::env_file`).
 pub type EnvFiles = HashMap<(PathBuf, bool), Result<Option<super::env_file::Vars>, String>>;
 
-/// The directory of the workflow file at `path`: where its relative paths are taken from.
+/// The directory of the file at `path` (`.` for a bare name): where a workflow's relative paths
+/// are taken from, and where a state file's logs and history are.
 pub fn dir_of(path: &Path) -> &Path {
     path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
