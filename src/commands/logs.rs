@@ -9,9 +9,10 @@ use super::args::LogsArgs;
 use super::graph::write_stdout;
 use crate::error::{Error, Result, code};
 use crate::model::Status;
+use crate::report::output::read_from;
 use crate::state::model::{StateFile, TaskRecord};
 use crate::state::store;
-use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub fn run(args: &LogsArgs) -> Result<u8> {
         return Err(e);
     }
     let state = store::load(&args.state).map_err(Error::State)?;
-    let ids = select(&state, &args.tasks, args.failed)?;
+    let ids = select(&state, &args.state, &args.tasks, args.failed)?;
     let logs = crate::state::history::logs_dir(&args.state);
     let out = Out { terminal: std::io::stdout().is_terminal() };
     if args.follow {
@@ -33,12 +34,35 @@ pub fn run(args: &LogsArgs) -> Result<u8> {
         if attempt == 0 || attempt > r.attempts {
             continue;
         }
-        match std::fs::read(log_path(&logs, id, attempt)) {
-            Ok(bytes) => out.bytes(&bytes)?,
+        let path = log_path(&logs, id, attempt);
+        match std::fs::metadata(&path) {
+            Ok(_) => print_log(&out, &path)?,
             Err(e) => out.text(&format!("(no log: {e})\n"))?,
         }
     }
     Ok(code::OK)
+}
+
+/// Prints the log at `path` a megabyte at a time, however big it is.
+fn print_log(out: &Out, path: &Path) -> Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let (mut offset, mut carry) = (0, Vec::new());
+    loop {
+        let more = read_from(path, offset, CHUNK);
+        if more.is_empty() {
+            return out.bytes(&carry);
+        }
+        offset += more.len() as u64;
+        carry.extend_from_slice(&more);
+        // A character cut at the chunk's end waits for its rest.
+        let cut = match std::str::from_utf8(&carry) {
+            Err(e) if e.error_len().is_none() => carry.len() - e.valid_up_to(),
+            _ => 0,
+        };
+        let rest = carry.split_off(carry.len() - cut);
+        out.bytes(&carry)?;
+        carry = rest;
+    }
 }
 
 fn log_path(logs: &Path, id: &str, attempt: u32) -> PathBuf {
@@ -47,7 +71,7 @@ fn log_path(logs: &Path, id: &str, attempt: u32) -> PathBuf {
 
 /// The ids `wanted` names, in the state's order: exact ids, base names, namespaces and globs.
 /// None named: every task that made an attempt. `failed`: only those that failed.
-fn select(state: &StateFile, wanted: &[String], failed: bool) -> Result<Vec<String>> {
+fn select(state: &StateFile, path: &Path, wanted: &[String], failed: bool) -> Result<Vec<String>> {
     let mut keep = vec![wanted.is_empty(); state.tasks.len()];
     if wanted.is_empty() {
         for (k, r) in keep.iter_mut().zip(state.tasks.values()) {
@@ -63,7 +87,7 @@ fn select(state: &StateFile, wanted: &[String], failed: bool) -> Result<Vec<Stri
             return Err(Error::Usage(format!(
                 "no task `{}` in state file `{}`{hint}",
                 crate::diag::printable(w),
-                state_shown(state)
+                crate::diag::printable(&path.display().to_string())
             )));
         }
         for i in found {
@@ -77,10 +101,6 @@ fn select(state: &StateFile, wanted: &[String], failed: bool) -> Result<Vec<Stri
         .filter(|((_, r), k)| *k && (!failed || r.status == Status::Failed))
         .map(|((id, _), _)| id.clone())
         .collect())
-}
-
-fn state_shown(state: &StateFile) -> String {
-    crate::diag::printable(&state.workflow.name).into_owned()
 }
 
 /// The indices of the tasks `w` names: an exact id first, else the instances of a base name
@@ -166,14 +186,14 @@ fn follow(args: &LogsArgs, logs: &Path, ids: Vec<String>, mut state: StateFile, 
             if want > f.attempt && want <= r.attempts {
                 // A new attempt: what is left of the one before is printed first.
                 if f.attempt > 0 {
-                    print_more(out, logs, f, k, &mut last_shown, None)?;
+                    print_more(out, logs, f, k, &mut last_shown, r)?;
                 }
                 *f = Followed { id: f.id.clone(), attempt: want, offset: 0 };
                 out.header(&f.id, r, want)?;
                 last_shown = Some(k);
             }
             if f.attempt > 0 {
-                print_more(out, logs, f, k, &mut last_shown, Some(r))?;
+                print_more(out, logs, f, k, &mut last_shown, r)?;
             }
         }
         // Ended: in a final status, its last attempt (or the one asked for) followed.
@@ -186,7 +206,9 @@ fn follow(args: &LogsArgs, logs: &Path, ids: Vec<String>, mut state: StateFile, 
         if !running || followed.iter().all(ended) {
             // One more read: what was written between the last look and the end.
             for (k, f) in followed.iter_mut().enumerate().filter(|(_, f)| f.attempt > 0) {
-                print_more(out, logs, f, k, &mut last_shown, None)?;
+                if let Some(r) = state.tasks.get(&f.id) {
+                    print_more(out, logs, f, k, &mut last_shown, r)?;
+                }
             }
             return Ok(code::OK);
         }
@@ -205,22 +227,14 @@ fn print_more(
     f: &mut Followed,
     k: usize,
     last_shown: &mut Option<usize>,
-    r: Option<&TaskRecord>,
+    r: &TaskRecord,
 ) -> Result<()> {
-    let Ok(mut file) = std::fs::File::open(log_path(logs, &f.id, f.attempt)) else { return Ok(()) };
-    if file.seek(SeekFrom::Start(f.offset)).is_err() {
-        return Ok(());
-    }
-    let mut more = Vec::new();
-    if file.read_to_end(&mut more).is_err() || more.is_empty() {
+    let more = read_from(&log_path(logs, &f.id, f.attempt), f.offset, u64::MAX);
+    if more.is_empty() {
         return Ok(());
     }
     if *last_shown != Some(k) {
-        if let Some(r) = r {
-            out.header(&f.id, r, f.attempt)?;
-        } else {
-            out.text(&format!("==> {} (attempt {}) <==\n", f.id, f.attempt))?;
-        }
+        out.header(&f.id, r, f.attempt)?;
         *last_shown = Some(k);
     }
     f.offset += more.len() as u64;

@@ -60,10 +60,6 @@ impl Bars {
         super::output::Printer::Bars(self.multi.clone())
     }
 
-    pub fn println(&self, text: &str) {
-        let _ = self.multi.println(text);
-    }
-
     pub fn event(&mut self, plan: &Plan, e: &Event) {
         let Ok(mut v) = self.view.lock() else { return };
         match e {

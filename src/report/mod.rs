@@ -12,7 +12,7 @@ use crate::exec::AttemptEnd;
 use crate::model::Status;
 use crate::plan::Plan;
 use crate::scheduler::event::{Event, EventSink, Outcome};
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -135,15 +135,9 @@ impl Reporter {
     }
 
     fn print(&mut self, text: &str) {
-        if let Some(t) = &mut self.tailer {
-            return t.text(text);
-        }
-        match &self.bar {
-            Some(b) => b.println(text),
-            None => {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{text}");
-            }
+        match &mut self.tailer {
+            Some(t) => t.text(text),
+            None => self.printer().print(&format!("{text}\n")),
         }
     }
 
@@ -282,21 +276,7 @@ pub fn fmt_duration(d: Duration) -> String {
 /// with no newline still has a tail to show.
 pub fn tail(path: &Path, n: usize) -> Vec<String> {
     const WIDTH: usize = 300;
-    let Ok(mut f) = crate::exec::no_follow(std::fs::OpenOptions::new().read(true), path) else {
-        return Vec::new();
-    };
-    let Ok(meta) = f.metadata() else { return Vec::new() };
-    if !meta.is_file() {
-        return Vec::new();
-    }
-    let from = meta.len().saturating_sub(8192);
-    if f.seek(SeekFrom::Start(from)).is_err() {
-        return Vec::new();
-    }
-    let mut buf = Vec::new();
-    if f.take(8192).read_to_end(&mut buf).is_err() {
-        return Vec::new();
-    }
+    let Some((from, buf)) = output::read_end(path, 8192) else { return Vec::new() };
     let text = String::from_utf8_lossy(&buf);
     let mut lines: Vec<(bool, &str)> = text.lines().map(|l| (false, l)).collect();
     // The first line is cut by the window: dropped, unless it is all there is.

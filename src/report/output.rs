@@ -59,6 +59,33 @@ fn needs_escape(bytes: &[u8]) -> bool {
     })
 }
 
+/// The last `max` bytes of the regular file at `path` (a link is not followed), and the offset
+/// they start at; `None` when it cannot be read.
+pub fn read_end(path: &Path, max: u64) -> Option<(u64, Vec<u8>)> {
+    let mut f = crate::exec::no_follow(std::fs::OpenOptions::new().read(true), path).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let from = meta.len().saturating_sub(max);
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::new();
+    f.take(max).read_to_end(&mut bytes).ok()?;
+    Some((from, bytes))
+}
+
+/// What the file at `path` holds from `offset` on, at most `max` bytes; empty when it cannot
+/// be read.
+pub fn read_from(path: &Path, offset: u64, max: u64) -> Vec<u8> {
+    let mut more = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        if f.seek(SeekFrom::Start(offset)).is_ok() {
+            let _ = f.take(max).read_to_end(&mut more);
+        }
+    }
+    more
+}
+
 /// A log's text as shown: lossy UTF-8, control characters escaped, ending in a newline.
 pub fn shown(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
@@ -72,15 +99,7 @@ pub fn shown(bytes: &[u8]) -> String {
 /// The whole of the log at `path` to show, or its last `MAX_SHOWN` bytes after a line that
 /// says so; `None` when it cannot be read.
 pub fn whole(path: &Path) -> Option<String> {
-    let mut f = crate::exec::no_follow(std::fs::OpenOptions::new().read(true), path).ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let from = meta.len().saturating_sub(MAX_SHOWN);
-    f.seek(SeekFrom::Start(from)).ok()?;
-    let mut bytes = Vec::new();
-    f.take(MAX_SHOWN).read_to_end(&mut bytes).ok()?;
+    let (from, bytes) = read_end(path, MAX_SHOWN)?;
     let mut s = String::new();
     if from > 0 {
         s.push_str(&format!("… ({from} bytes before this are only in the log)\n"));
@@ -100,15 +119,9 @@ impl Tail {
     /// Appends to `out` what the log gained, as complete prefixed lines; `last`: the task ended,
     /// so a last line without its newline goes too.
     fn drain(&mut self, out: &mut String, last: bool) {
-        if let Ok(mut f) = std::fs::File::open(&self.path) {
-            if f.seek(SeekFrom::Start(self.offset)).is_ok() {
-                let mut more = Vec::new();
-                if let Ok(n) = f.take(4 * MAX_SHOWN).read_to_end(&mut more) {
-                    self.offset += n as u64;
-                    self.partial.extend_from_slice(&more);
-                }
-            }
-        }
+        let more = read_from(&self.path, self.offset, 4 * MAX_SHOWN);
+        self.offset += more.len() as u64;
+        self.partial.extend_from_slice(&more);
         let whole = self.partial.iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1);
         let upto = if last { self.partial.len() } else { whole };
         if upto == 0 {

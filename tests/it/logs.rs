@@ -118,3 +118,22 @@ fn control_characters_are_escaped_on_a_terminal_and_kept_in_a_pipe() {
     assert!(shown.contains("red \\u{1b}[31mtext"), "{shown:?}");
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
 }
+
+#[test]
+fn a_log_of_megabytes_comes_out_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // About 3 MiB of multibyte text, so that chunks end inside characters.
+    write(
+        d,
+        "flow.yaml",
+        "tasks:\n  big: {cmd: 'i=0; while [ $i -lt 120000 ]; do echo \"ünï $i ✓ 日本\"; i=$((i+1)); done'}\n",
+    );
+    Test::in_dir(d).args(&["run", "flow.yaml"]).code(0).run();
+    let log = std::fs::read(d.join(".dagrun/flow/logs/big.1.log")).unwrap();
+    assert!(log.len() > 2 << 20, "more than one chunk");
+    let out = dagrun_std().current_dir(d).args(["logs", ".dagrun/flow/state.json", "big"]).output().unwrap();
+    let header = b"==> big (attempt 1 of 1, succeeded) <==\n";
+    assert_eq!(&out.stdout[..header.len()], header);
+    assert!(out.stdout[header.len()..] == log[..], "the log's bytes differ");
+}
