@@ -253,10 +253,20 @@ fn prepare(
 
 /// The environment `sh` would have passed on: `PWD` set, names that are not shell names dropped.
 fn as_the_shell_would(cmd: &mut tokio::process::Command, a: &Attempt) {
-    let given = |name: &str| a.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let inherited = given("PWD").or_else(|| std::env::var("PWD").ok());
-    let dir = a.workdir.clone().unwrap_or_else(|| PathBuf::from("."));
-    if let Some(pwd) = super::direct::pwd(&dir, inherited.as_deref()) {
+    let given = a.env.iter().rev().find(|(k, _)| k == "PWD").map(|(_, v)| v.as_str());
+    let pwd = match (&a.workdir, given) {
+        // Most tasks: dagrun's own directory and `PWD`, which do not change while it runs.
+        (None, None) => {
+            static HERE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+            HERE.get_or_init(|| super::direct::pwd(Path::new("."), std::env::var("PWD").ok().as_deref()))
+                .clone()
+        }
+        (dir, given) => {
+            let inherited = given.map(str::to_owned).or_else(|| std::env::var("PWD").ok());
+            super::direct::pwd(dir.as_deref().unwrap_or(Path::new(".")), inherited.as_deref())
+        }
+    };
+    if let Some(pwd) = pwd {
         cmd.env("PWD", pwd);
     }
     for name in not_shell_names() {
