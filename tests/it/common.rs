@@ -270,3 +270,13 @@ impl Test {
 pub fn dagrun_in(dir: &Path, args: &[&str]) -> Ran {
     Test::in_dir(dir).args(args).run()
 }
+
+/// A task command that says it started (`started`) and runs until the test creates `go`.
+pub const UNTIL_GO: &str = "touch started; while [ ! -e go ]; do sleep 0.02; done";
+
+/// Starts `dagrun run flow.yaml` in `dir` and returns once a task running `UNTIL_GO` started.
+pub fn run_until_started(dir: &Path) -> std::process::Child {
+    let run = dagrun_std().current_dir(dir).args(["run", "flow.yaml"]).spawn().expect("start dagrun");
+    wait_for_file(&dir.join("started"));
+    run
+}

@@ -48,9 +48,8 @@ fn clean_refuses_while_a_run_holds_the_state() {
     let d = tmp.path();
     write(d, "flow.yaml", "tasks:\n  a: {cmd: 'true'}\n");
     Test::in_dir(d).args(&["run", "flow.yaml"]).code(0).run();
-    write(d, "flow.yaml", "tasks:\n  a: {cmd: 'touch started; while [ ! -e go ]; do sleep 0.02; done'}\n");
-    let mut run = dagrun_std().current_dir(d).args(["run", "flow.yaml"]).spawn().unwrap();
-    wait_for_file(&d.join("started"));
+    write(d, "flow.yaml", &format!("tasks:\n  a: {{cmd: '{UNTIL_GO}'}}\n"));
+    let mut run = run_until_started(d);
     Test::in_dir(d)
         .args(&["clean", "flow.yaml", "--keep", "0"])
         .code(4)
@@ -69,13 +68,8 @@ fn clean_refuses_while_a_run_holds_the_state() {
 fn status_shows_the_slowest_tasks_and_what_is_running_now() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(
-        d,
-        "flow.yaml",
-        "tasks:\n  quick: {cmd: 'true'}\n  waits: {cmd: 'touch started; while [ ! -e go ]; do sleep 0.02; done'}\n",
-    );
-    let mut run = dagrun_std().current_dir(d).args(["run", "flow.yaml"]).spawn().unwrap();
-    wait_for_file(&d.join("started"));
+    write(d, "flow.yaml", &format!("tasks:\n  quick: {{cmd: 'true'}}\n  waits: {{cmd: '{UNTIL_GO}'}}\n"));
+    let mut run = run_until_started(d);
     let state = ".dagrun/flow/state.json";
     let now =
         Test::in_dir(d).args(&["status", state]).code(0).stdout_has("running now:\n  waits, for ").run();

@@ -66,10 +66,9 @@ fn a_kill_9_leaves_whole_lines_up_to_the_last_finished_attempt() {
     write(
         d,
         "flow.yaml",
-        "tasks:\n  first: {cmd: 'true'}\n  second: {cmd: 'touch started; while [ ! -e go ]; do sleep 0.02; done', after: first}\n",
+        &format!("tasks:\n  first: {{cmd: 'true'}}\n  second: {{cmd: '{UNTIL_GO}', after: first}}\n"),
     );
-    let mut run = dagrun_std().current_dir(d).args(["run", "flow.yaml"]).spawn().unwrap();
-    wait_for_file(&d.join("started"));
+    let mut run = run_until_started(d);
     kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
     run.wait().unwrap();
     let got = lines(&d.join(".dagrun/flow/state.json.trace"));
