@@ -84,3 +84,18 @@ fn editing_an_env_file_reruns_the_tasks_that_load_it() {
     let second = std::fs::read_to_string(d.join(".dagrun/flow/logs/uses.2.log")).unwrap();
     assert_eq!(second, "2\n");
 }
+
+#[test]
+fn defaults_give_an_env_file_that_a_task_replaces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.env", "WHO=base\n");
+    write(d, "own.env", "WHO=own\n");
+    write(
+        d,
+        "flow.yaml",
+        "defaults: {env_file: base.env}\ntasks:\n  a: {cmd: 'echo $WHO'}\n  b: {cmd: 'echo $WHO', env_file: own.env}\n",
+    );
+    Test::in_dir(d).args(&["run", "flow.yaml"]).code(0).run();
+    assert_eq!((log(d, "a"), log(d, "b")), ("base\n".to_owned(), "own\n".to_owned()));
+}

@@ -70,3 +70,27 @@ fn a_priority_that_is_not_a_whole_number_is_a_validation_error() {
         .stderr_lacks("task `b`")
         .run();
 }
+
+#[test]
+fn generated_tasks_are_ranked_and_their_priority_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "flow.yaml",
+        "defaults: {priority: 1}\ntasks:
+  gen:
+    generator: true
+    cmd: |
+      echo 'tasks:'
+      echo '  plain: {cmd: \"true\"}'
+      echo '  chain1: {cmd: \"true\"}'
+      echo '  chain2: {cmd: \"true\", after: chain1}'
+      echo '  urgent: {cmd: \"true\", priority: 9}'
+  later: {cmd: 'true', priority: 0}
+",
+    );
+    // `later` (priority 0) waits behind `gen` (1, from the defaults), and then behind the tasks
+    // `gen` adds (the defaults' 1 too): `urgent` first, then the longer chain, then file order.
+    assert_eq!(started(d, &[]), ["gen", "gen/urgent", "gen/chain1", "gen/plain", "gen/chain2", "later"]);
+}
