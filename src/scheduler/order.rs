@@ -31,17 +31,18 @@ impl Ready {
 pub struct Order {
     /// Per task: its weight plus the greatest rank among its dependents.
     rank: Vec<u64>,
-    /// What a task of unknown duration weighs.
+    /// What a task of unknown duration weighs (every generated task: it was not in the plan
+    /// the durations were matched against).
     unknown: u64,
-    durations: HashMap<u32, u64>,
 }
 
 impl Order {
     /// `durations`: milliseconds an earlier run took, by task.
     pub fn new(plan: &Plan, durations: HashMap<u32, u64>) -> Order {
         let unknown = median(durations.values().copied()).unwrap_or(1);
-        let mut o = Order { rank: vec![0; plan.len()], unknown, durations };
-        o.rank_in_order(plan, plan.order.iter().rev().copied());
+        let mut o = Order { rank: vec![0; plan.len()], unknown };
+        let weight = |i: u32| durations.get(&i).copied().unwrap_or(unknown);
+        o.rank_in_order(plan, plan.order.iter().rev().copied(), weight);
         o
     }
 
@@ -49,15 +50,20 @@ impl Order {
     /// ranked keep their rank: they are running or done, or wait on the new ones anyway.
     pub fn grow(&mut self, plan: &Plan, range: Range<u32>) {
         self.rank.resize(plan.len(), 0);
+        let unknown = self.unknown;
         let new = plan.order.iter().rev().copied().filter(|i| range.contains(i));
-        self.rank_in_order(plan, new.collect::<Vec<_>>().into_iter());
+        self.rank_in_order(plan, new, |_| unknown);
     }
 
-    fn rank_in_order(&mut self, plan: &Plan, last_first: impl Iterator<Item = u32>) {
+    fn rank_in_order(
+        &mut self,
+        plan: &Plan,
+        last_first: impl Iterator<Item = u32>,
+        weight: impl Fn(u32) -> u64,
+    ) {
         for i in last_first {
             let after = plan.dependents(i).iter().map(|&d| self.rank[d as usize]).max().unwrap_or(0);
-            let own = self.durations.get(&i).copied().unwrap_or(self.unknown).max(1);
-            self.rank[i as usize] = own.saturating_add(after);
+            self.rank[i as usize] = weight(i).max(1).saturating_add(after);
         }
     }
 
